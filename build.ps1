@@ -1,0 +1,42 @@
+#!/usr/bin/env pwsh
+# Build entry point. On Linux: `dotnet tool restore` once, then `dotnet pwsh ./build.ps1 <target>`.
+#   build       restore and build the solution (the native custom-op library included)
+#   test        the whole xunit suite (what CI runs)
+#   bench       BenchmarkDotNet kernel suite (memory copy vs each kernel); long, not in CI
+#   bench-cli   `onnxmemopt bench` on the paper-shaped presets; long, not in CI
+#   fuzz-long   the long fuzz run (50,000 mutants); long, not in CI
+#   pack        the `onnxmemopt` dotnet tool package under artifacts/
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('build', 'test', 'bench', 'bench-cli', 'fuzz-long', 'pack')]
+    [string]$Target = 'build',
+    [string]$Configuration = 'Release',
+    [string[]]$Extra = @()
+)
+
+$ErrorActionPreference = 'Stop'
+Set-Location $PSScriptRoot
+
+function Invoke-Checked([string]$exe, [string[]]$arguments) {
+    Write-Host "> $exe $($arguments -join ' ')"
+    & $exe @arguments
+    if ($LASTEXITCODE -ne 0) { throw "$exe exited with $LASTEXITCODE" }
+}
+
+switch ($Target) {
+    'build' { Invoke-Checked dotnet @('build', 'OnnxMemOpt.sln', '-c', $Configuration) }
+    'test' { Invoke-Checked dotnet (@('test', 'OnnxMemOpt.sln', '-c', $Configuration) + $Extra) }
+    'bench' {
+        Invoke-Checked dotnet (@('run', '--project', 'tests/OnnxMemOpt.Bench', '-c', 'Release', '--', '--filter', '*') + $Extra)
+    }
+    'bench-cli' {
+        foreach ($preset in 'vit-b16', 'llama', 'minilm') {
+            Invoke-Checked dotnet (@('run', '--project', 'src/Cli', '-c', 'Release', '--', 'bench', '--preset', $preset) + $Extra)
+        }
+    }
+    'fuzz-long' {
+        $env:ONNXMEMOPT_FUZZ_CASES = '50000'
+        Invoke-Checked dotnet (@('test', 'OnnxMemOpt.sln', '-c', 'Release', '--filter', 'Category=Fuzz') + $Extra)
+    }
+    'pack' { Invoke-Checked dotnet @('pack', 'src/Cli', '-c', $Configuration, '-o', 'artifacts') }
+}

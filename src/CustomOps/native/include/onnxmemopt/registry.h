@@ -1,0 +1,42 @@
+// Self-registration of custom ops: each op-family file declares its ops with
+// ONNXMEMOPT_REGISTER_OP and never touches RegisterCustomOps. Factories run only after the
+// OrtApi table is initialised, and the ops they create live for the rest of the process
+// (ONNX Runtime keeps raw pointers to them in every session that registered the library).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "onnxruntime_cxx_api.h"
+
+namespace onnxmemopt {
+
+// Domain of the paper's ops (ReGelu2, MsLayerNorm, ...).
+inline constexpr const char* kOnnxMemOptDomain = "com.onnxmemopt";
+// Domain of ONNX Runtime's training ops, which the stock runtime lacks and this library provides.
+inline constexpr const char* kMicrosoftDomain = "com.microsoft";
+
+using OpFactory = std::function<std::unique_ptr<OrtCustomOp>()>;
+
+struct OpRegistration {
+  std::string domain;
+  OpFactory factory;
+};
+
+std::vector<OpRegistration>& RegisteredOps();
+
+struct OpRegistrar {
+  OpRegistrar(const char* domain, OpFactory factory) {
+    RegisteredOps().push_back({domain, std::move(factory)});
+  }
+};
+
+}  // namespace onnxmemopt
+
+#define ONNXMEMOPT_CONCAT_INNER(a, b) a##b
+#define ONNXMEMOPT_CONCAT(a, b) ONNXMEMOPT_CONCAT_INNER(a, b)
+// Usage: ONNXMEMOPT_REGISTER_OP(kOnnxMemOptDomain, [] { return std::make_unique<MyOp>(); });
+#define ONNXMEMOPT_REGISTER_OP(domain, factory) \
+  static ::onnxmemopt::OpRegistrar ONNXMEMOPT_CONCAT(onnxmemopt_registrar_, __COUNTER__)(domain, factory)
