@@ -1,0 +1,52 @@
+namespace OnnxMemOpt.Graph.Shapes;
+
+/// <summary>Small helpers shared by the shape rules: broadcasting, axis normalisation, dim arithmetic.</summary>
+public static class ShapeMath
+{
+    /// <summary>Numpy-style broadcast of several shapes; null if any rank is unknown.</summary>
+    public static TensorShape? Broadcast(IEnumerable<TensorShape?> shapes)
+    {
+        var list = shapes.ToList();
+        if (list.Count == 0 || list.Any(s => s is null)) return null;
+        int rank = list.Max(s => s!.Rank);
+        var result = new Dim[rank];
+        for (int i = 0; i < rank; i++)
+        {
+            Dim dim = Dim.Of(1);
+            foreach (TensorShape shape in list!)
+            {
+                int j = i - (rank - shape.Rank);
+                if (j < 0) continue;
+                Dim d = shape.Dims[j];
+                if (d.Value == 1) continue;
+                if (dim.Value == 1) dim = d;
+                else if (!dim.IsKnown && d.IsKnown) dim = d;
+                else if (!dim.IsKnown && !d.IsKnown && dim.Symbol != d.Symbol) dim = dim.Symbol is null ? d : dim;
+            }
+            result[i] = dim;
+        }
+        return new TensorShape(result);
+    }
+
+    public static int NormalizeAxis(long axis, int rank) => (int)(axis < 0 ? axis + rank : axis);
+
+    public static Dim Multiply(Dim a, Dim b) =>
+        a.Value is { } x && b.Value is { } y ? Dim.Of(x * y) : a.Value == 1 ? b : b.Value == 1 ? a : Dim.Unknown;
+
+    public static Dim Product(IEnumerable<Dim> dims) => dims.Aggregate(Dim.Of(1), Multiply);
+
+    /// <summary>Applies an integer binary op to two tracked value lists with broadcasting of scalars.</summary>
+    public static Dim[]? Elementwise(Dim[]? a, Dim[]? b, Func<long, long, long> op)
+    {
+        if (a is null || b is null) return null;
+        int n = Math.Max(a.Length, b.Length);
+        if (a.Length != n && a.Length != 1 || b.Length != n && b.Length != 1) return null;
+        var result = new Dim[n];
+        for (int i = 0; i < n; i++)
+        {
+            Dim x = a[a.Length == 1 ? 0 : i], y = b[b.Length == 1 ? 0 : i];
+            result[i] = x.Value is { } u && y.Value is { } v ? Dim.Of(op(u, v)) : Dim.Unknown;
+        }
+        return result;
+    }
+}

@@ -1,0 +1,63 @@
+namespace OnnxMemOpt.Onnx;
+
+/// <summary>
+/// Base of every failure caused by the input model rather than by a bug: the CLI maps each to exit
+/// code 3 with <see cref="Exception.Message"/> as its one-line reason. Messages always start with
+/// the file so that a pipeline log says which input was bad.
+/// </summary>
+public abstract class ModelException : Exception
+{
+    protected ModelException(string file, string reason, string? node, Exception? inner)
+        : base(Format(file, reason, node), inner)
+    {
+        File = file;
+        Reason = reason;
+        Node = node;
+    }
+
+    /// <summary>The file (or stream name) the model came from.</summary>
+    public string File { get; }
+
+    /// <summary>Why it was refused, without the file name.</summary>
+    public string Reason { get; }
+
+    /// <summary>The node the problem is in, where there is one.</summary>
+    public string? Node { get; }
+
+    private static string Format(string file, string reason, string? node)
+    {
+        string oneLine = reason.ReplaceLineEndings(" ");
+        return node is null ? $"{file}: {oneLine}" : $"{file}: node '{node}': {oneLine}";
+    }
+}
+
+/// <summary>The bytes are not a well-formed ONNX model: truncated, not protobuf, not a model, or a
+/// graph that is not a valid DAG (undefined inputs, duplicate outputs, cycles).</summary>
+public sealed class InvalidModelException : ModelException
+{
+    public InvalidModelException(string file, string reason, string? node = null, Exception? inner = null)
+        : base(file, reason, node, inner) { }
+}
+
+/// <summary>A tensor's external data is unsafe or unreadable: an absolute location, a path that
+/// leaves the model's folder, a missing file, or an offset/length past the file's end.</summary>
+public sealed class ExternalDataException : ModelException
+{
+    public ExternalDataException(string file, string reason, string? node = null, Exception? inner = null)
+        : base(file, reason, node, inner) { }
+}
+
+/// <summary>The model exceeds a resource limit (nesting depth, node count, tensor bytes).</summary>
+public sealed class ModelLimitException : ModelException
+{
+    public ModelLimitException(string file, string reason, string? node = null)
+        : base(file, reason, node, null) { }
+}
+
+/// <summary>The model is valid ONNX but this tool cannot process it as asked (for example an
+/// unsupported op in a pass that must understand every node).</summary>
+public sealed class UnsupportedModelException : ModelException
+{
+    public UnsupportedModelException(string file, string reason, string? node = null, Exception? inner = null)
+        : base(file, reason, node, inner) { }
+}

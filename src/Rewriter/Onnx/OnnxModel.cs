@@ -1,0 +1,88 @@
+using Google.Protobuf;
+using OnnxMemOpt.Graph;
+using OnnxMemOpt.Onnx.Proto;
+
+namespace OnnxMemOpt.Onnx;
+
+/// <summary>
+/// A loaded ONNX model: the protobuf document, where it came from (for messages and for external
+/// data, which is resolved relative to the model's folder), and the graph IR over it. The IR edits
+/// the same protobuf objects, so saving writes exactly what the passes changed and nothing else.
+/// </summary>
+public sealed class OnnxModel
+{
+    private OnnxGraph? _graph;
+
+    internal OnnxModel(ModelProto proto, string fileName, string? baseDirectory, ModelLimits limits)
+    {
+        Proto = proto;
+        FileName = fileName;
+        BaseDirectory = baseDirectory;
+        Limits = limits;
+    }
+
+    public ModelProto Proto { get; }
+
+    /// <summary>The path (or stream name) used in every message about this model.</summary>
+    public string FileName { get; }
+
+    /// <summary>Folder that external data locations are relative to; null for streams.</summary>
+    public string? BaseDirectory { get; }
+
+    public ModelLimits Limits { get; }
+
+    /// <summary>The main graph's IR (built on first use, after the loader validated it).</summary>
+    public OnnxGraph Graph => _graph ??= new OnnxGraph(Proto.Graph, parent: null, this);
+
+    /// <summary>Loads and validates a model file; throws a <see cref="ModelException"/> on bad input.</summary>
+    public static OnnxModel Load(string path, ModelLimits? limits = null) => ModelReader.Load(path, limits ?? ModelLimits.Default);
+
+    /// <summary>Loads a model from a stream; external data is refused (there is no folder).</summary>
+    public static OnnxModel Load(Stream stream, string name, ModelLimits? limits = null) =>
+        ModelReader.Load(stream, name, baseDirectory: null, limits ?? ModelLimits.Default);
+
+    /// <summary>Wraps an in-memory model (built by code) after validating it.</summary>
+    public static OnnxModel FromProto(ModelProto proto, string name = "<memory>", string? baseDirectory = null, ModelLimits? limits = null)
+    {
+        var model = new OnnxModel(proto, name, baseDirectory, limits ?? ModelLimits.Default);
+        ModelValidator.Validate(model);
+        return model;
+    }
+
+    /// <summary>Version of <paramref name="domain"/> this model imports, or null. "" and "ai.onnx" are the same domain.</summary>
+    public long? OpsetVersion(string domain)
+    {
+        string wanted = NormalizeDomain(domain);
+        foreach (OperatorSetIdProto opset in Proto.OpsetImport)
+        {
+            if (NormalizeDomain(opset.Domain) == wanted)
+            {
+                return opset.Version;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Adds an opset import unless the domain is already imported.</summary>
+    public void EnsureOpset(string domain, long version)
+    {
+        if (OpsetVersion(domain) is null)
+        {
+            Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = domain, Version = version });
+        }
+    }
+
+    public static string NormalizeDomain(string? domain) => domain is null or "ai.onnx" ? "" : domain;
+
+    /// <summary>Serialises the model exactly as the protobuf document now stands.</summary>
+    public byte[] ToBytes() => Proto.ToByteArray();
+
+    /// <summary>Writes the model atomically (temporary file, then rename). See <see cref="ModelWriter"/>.</summary>
+    public void Save(string path) => ModelWriter.Save(this, path);
+
+    internal byte[] ReadExternal(TensorProto tensor)
+    {
+        var reference = ExternalDataReference.Resolve(tensor, BaseDirectory, FileName, TensorData.ByteSize(tensor, FileName));
+        return reference.ReadAll(FileName, Limits.MaxTensorBytes);
+    }
+}
