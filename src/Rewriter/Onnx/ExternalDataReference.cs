@@ -9,8 +9,20 @@ namespace OnnxMemOpt.Onnx;
 /// </summary>
 public sealed record ExternalDataReference(string Location, string FullPath, long Offset, long Length)
 {
+    /// <summary>
+    /// Checks only that the location is a safe relative path inside the model's folder (run at
+    /// load time for every external tensor). Whether the file exists and is long enough is checked
+    /// by <see cref="Resolve"/> when the data is first needed, so that commands which never read
+    /// weights (inspect, rewrite --passes none) still work on a model shipped without them.
+    /// </summary>
+    public static void CheckLocation(TensorProto tensor, string? baseDirectory, string modelFile) =>
+        Resolve(tensor, baseDirectory, modelFile, expectedBytes: null, requireFile: false);
+
     /// <summary>Resolves and checks a tensor's external data; throws <see cref="ExternalDataException"/>.</summary>
-    public static ExternalDataReference Resolve(TensorProto tensor, string? baseDirectory, string modelFile, long? expectedBytes)
+    public static ExternalDataReference Resolve(TensorProto tensor, string? baseDirectory, string modelFile, long? expectedBytes) =>
+        Resolve(tensor, baseDirectory, modelFile, expectedBytes, requireFile: true)!;
+
+    private static ExternalDataReference? Resolve(TensorProto tensor, string? baseDirectory, string modelFile, long? expectedBytes, bool requireFile)
     {
         string tensorName = string.IsNullOrEmpty(tensor.Name) ? "<unnamed>" : tensor.Name;
         string Fail(string reason) => throw new ExternalDataException(modelFile, $"tensor '{tensorName}': external data {reason}");
@@ -47,6 +59,10 @@ public sealed record ExternalDataReference(string Location, string FullPath, lon
         }
         if (baseDirectory is null)
         {
+            if (!requireFile)
+            {
+                return null;
+            }
             Fail("cannot be resolved: the model was not loaded from a file");
         }
         string relative = location!;
@@ -78,6 +94,10 @@ public sealed record ExternalDataReference(string Location, string FullPath, lon
         if (target is not null && !Path.GetFullPath(target.FullName).StartsWith(rootWithSeparator, StringComparison.Ordinal))
         {
             Fail($"location '{relative}' is a link that leaves the model's folder");
+        }
+        if (!requireFile)
+        {
+            return null;
         }
         if (!info.Exists)
         {

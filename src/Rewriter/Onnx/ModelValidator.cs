@@ -221,7 +221,7 @@ internal static class ModelValidator
         }
         if (TensorData.IsExternal(tensor))
         {
-            ExternalDataReference.Resolve(tensor, state.Model.BaseDirectory, state.File, bytes);
+            ExternalDataReference.CheckLocation(tensor, state.Model.BaseDirectory, state.File);
             return;
         }
         if (tensor.HasRawData && bytes is { } expected && tensor.RawData.Length != expected)

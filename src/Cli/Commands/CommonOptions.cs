@@ -1,0 +1,38 @@
+using System.CommandLine;
+using OnnxMemOpt.Graph;
+
+namespace OnnxMemOpt.Cli.Commands;
+
+/// <summary>Options every command takes (`--json`, `--dim NAME=VALUE`) and the MODEL argument.</summary>
+internal sealed class CommonOptions
+{
+    public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON object on stdout and nothing else there." };
+
+    public Option<string[]> Dims { get; } = new("--dim")
+    {
+        Description = "Bind a symbolic dimension, e.g. --dim batch=16 (repeatable).",
+        AllowMultipleArgumentsPerToken = false,
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Json);
+        command.Options.Add(Dims);
+    }
+
+    public DimBindings BindingsFrom(ParseResult parse)
+    {
+        try
+        {
+            return DimBindings.Parse(parse.GetValue(Dims) ?? []);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
+    public static Argument<string> ModelArgument(string name = "MODEL", string description = "Path of an ONNX model.") =>
+        new(name) { Description = description };
+}
