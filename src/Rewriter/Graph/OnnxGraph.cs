@@ -55,9 +55,9 @@ public sealed class OnnxGraph
     /// <summary>The node that produces <paramref name="value"/> in this graph, or null (input, initializer, outer scope).</summary>
     public OnnxNode? Producer(string value) => _producers.GetValueOrDefault(value);
 
-    /// <summary>Nodes of this graph that read <paramref name="value"/>, directly or through their subgraphs.</summary>
+    /// <summary>Nodes of this graph that read <paramref name="value"/>, directly or through their subgraphs (each once).</summary>
     public IReadOnlyList<OnnxNode> Consumers(string value) =>
-        _consumers.TryGetValue(value, out List<OnnxNode>? list) ? list : [];
+        _consumers.TryGetValue(value, out List<OnnxNode>? list) ? list.Distinct().ToList() : [];
 
     public bool IsGraphOutput(string value) => Proto.Output.Any(o => o.Name == value);
 
