@@ -19,6 +19,15 @@ public class RoundTripTests
     [MemberData(nameof(ModelCorpus.SharedModels), MemberType = typeof(ModelCorpus))]
     public void SharedModelOpCountsMatchIndependentCount(string model) => AssertOpCounts(ModelCorpus.Resolve(model));
 
+    [Theory]
+    [MemberData(nameof(ModelCorpus.FixtureModels), MemberType = typeof(ModelCorpus))]
+    public void FixtureRewritesByteIdenticalAndCountsMatch(string fixture)
+    {
+        string path = Path.Combine(SharedTestData.RepoRoot, "fixtures", "models", fixture);
+        AssertByteIdentical(path);
+        AssertOpCounts(path);
+    }
+
     [Fact]
     public void MiniLmRewritesByteIdenticalAndCountsMatch()
     {
