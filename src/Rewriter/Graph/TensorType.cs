@@ -25,7 +25,7 @@ public sealed record TensorShape(IReadOnlyList<Dim> Dims)
 
     public bool IsFullyKnown => Dims.All(d => d.IsKnown);
 
-    /// <summary>Number of elements when every dim is known (checked), else null.</summary>
+    /// <summary>Number of elements when every dim is known, non-negative and the product fits in 64 bits, else null.</summary>
     public long? ElementCount
     {
         get
@@ -33,8 +33,9 @@ public sealed record TensorShape(IReadOnlyList<Dim> Dims)
             long count = 1;
             foreach (Dim d in Dims)
             {
-                if (d.Value is not { } v) return null;
-                count = checked(count * v);
+                if (d.Value is not { } v || v < 0) return null;
+                if (v != 0 && count > long.MaxValue / v) return null;
+                count *= v;
             }
             return count;
         }

@@ -40,8 +40,12 @@ public static class ElementTypes
         {
             return null;
         }
-        // Sub-byte types pack and round up to whole bytes.
-        return checked((elements * bits.Value + 7) / 8);
+        // Sub-byte types pack and round up to whole bytes; a size past 64 bits is unknowable.
+        if (elements > (long.MaxValue - 7) / bits.Value)
+        {
+            return null;
+        }
+        return (elements * bits.Value + 7) / 8;
     }
 
     public static bool IsFloatingPoint(int dataType) =>

@@ -9,6 +9,9 @@ namespace OnnxMemOpt.Graph.Shapes;
 /// </summary>
 internal static class LayoutShapes
 {
+    /// <summary>No real tensor has more dims; a larger claimed rank is treated as unknown.</summary>
+    private const int MaxRank = 64;
+
     public static void Shape(OnnxNode node, ShapeContext context)
     {
         TensorShape? shape = context.ShapeOf(node.Input(0));
@@ -77,7 +80,7 @@ internal static class LayoutShapes
         int elementType = context.ElementTypeOf(node.Input(0));
         if (target is null)
         {
-            int? rank = context.ShapeOf(node.Input(1)) is { Rank: 1 } s && s.Dims[0].Value is { } r ? (int)r : null;
+            int? rank = context.ShapeOf(node.Input(1)) is { Rank: 1 } s && s.Dims[0].Value is { } r and >= 0 and <= MaxRank ? (int)r : null;
             context.SetType(node.Output(0), new TensorType(elementType, rank is null ? null : new TensorShape(Enumerable.Repeat(Dim.Unknown, rank.Value).ToArray())));
             return;
         }

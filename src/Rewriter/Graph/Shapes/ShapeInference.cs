@@ -1,3 +1,4 @@
+using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
 
 namespace OnnxMemOpt.Graph.Shapes;
@@ -29,7 +30,16 @@ public static class ShapeInference
         {
             if (RuleFor(node) is { } rule)
             {
-                rule(node, context);
+                try
+                {
+                    rule(node, context);
+                }
+                catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or OverflowException or InvalidOperationException or ModelException)
+                {
+                    // Shape inference is best effort: a node whose attributes or input ranks make
+                    // no sense (a malformed or hostile model) leaves its outputs unknown, and any
+                    // pass that needs those sizes reports them as unknown instead of crashing.
+                }
             }
         }
         return context.Types;

@@ -30,8 +30,15 @@ public static class ShapeMath
 
     public static int NormalizeAxis(long axis, int rank) => (int)(axis < 0 ? axis + rank : axis);
 
-    public static Dim Multiply(Dim a, Dim b) =>
-        a.Value is { } x && b.Value is { } y ? Dim.Of(x * y) : a.Value == 1 ? b : b.Value == 1 ? a : Dim.Unknown;
+    public static Dim Multiply(Dim a, Dim b)
+    {
+        if (a.Value is { } x && b.Value is { } y)
+        {
+            // A product past 64 bits (a hostile dim) is simply unknown.
+            return Math.Abs(x) <= 1 || Math.Abs(y) <= long.MaxValue / Math.Abs(x) ? Dim.Of(x * y) : Dim.Unknown;
+        }
+        return a.Value == 1 ? b : b.Value == 1 ? a : Dim.Unknown;
+    }
 
     public static Dim Product(IEnumerable<Dim> dims) => dims.Aggregate(Dim.Of(1), Multiply);
 
@@ -45,7 +52,14 @@ public static class ShapeMath
         for (int i = 0; i < n; i++)
         {
             Dim x = a[a.Length == 1 ? 0 : i], y = b[b.Length == 1 ? 0 : i];
-            result[i] = x.Value is { } u && y.Value is { } v ? Dim.Of(op(u, v)) : Dim.Unknown;
+            try
+            {
+                result[i] = x.Value is { } u && y.Value is { } v ? Dim.Of(checked(op(u, v))) : Dim.Unknown;
+            }
+            catch (OverflowException)
+            {
+                result[i] = Dim.Unknown;
+            }
         }
         return result;
     }
