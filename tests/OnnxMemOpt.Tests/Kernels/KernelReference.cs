@@ -23,8 +23,9 @@ public static class KernelReference
         {
             return 2.0 - Erfc(-t);
         }
-        if (t < 3.0)
+        if (t < 2.0)
         {
+            // erfc(2) = 4.7e-3, so 1 - erf loses at most about two digits here.
             return 1.0 - ErfSeries(t);
         }
         if (t > 27.0)
@@ -32,7 +33,7 @@ public static class KernelReference
             return 0.0;
         }
         // Continued fraction erfc(t) = e^{-t^2}/sqrt(pi) / (t + (1/2)/(t + 1/(t + (3/2)/(t + ...)))),
-        // evaluated from the tail; 200 terms are far past convergence for t >= 3.
+        // evaluated from the tail; 200 terms are far past convergence for t >= 2.
         double fraction = t;
         for (int n = 200; n >= 1; n--)
         {
