@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxMemOpt.Onnx.Proto;
@@ -15,8 +16,13 @@ public sealed class KernelRunner : IDisposable
     private readonly List<OrtValue> _outputs = [];
 
     public KernelRunner(TinyModel model, int intraOpThreads = 2)
+        : this(model.Build(), intraOpThreads)
     {
-        _session = OrtRunner.CreateSession(model.ToBytes(), intraOpThreads: intraOpThreads);
+    }
+
+    public KernelRunner(ModelProto model, int intraOpThreads = 2)
+    {
+        _session = OrtRunner.CreateSession(model.ToByteArray(), intraOpThreads: intraOpThreads);
     }
 
     public InferenceSession Session => _session;

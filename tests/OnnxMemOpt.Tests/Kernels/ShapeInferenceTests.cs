@@ -30,6 +30,25 @@ public class ShapeInferenceTests
     }
 
     [Fact]
+    public void InputsWithoutShapeLoadAndRun()
+    {
+        var model = new TinyModel()
+            .Input("X", TensorProto.Types.DataType.Float)
+            .OutputUnshaped("Z", TensorProto.Types.DataType.Float)
+            .OutputUnshaped("InvStdDev", TensorProto.Types.DataType.Float)
+            .OutputUnshaped("Y", TensorProto.Types.DataType.Float)
+            .OutputUnshaped("Code", TensorProto.Types.DataType.Uint8)
+            .Node("MsRmsNorm", ["X"], ["Z", "InvStdDev"], CustomOps.CustomOpLibrary.Domain)
+            .Node("ReSilu2", ["Z"], ["Y", "Code"], CustomOps.CustomOpLibrary.Domain)
+            .Build();
+        model.Graph.Input[0].Type.TensorType.Shape = null;
+        using var runner = new KernelRunner(model);
+        var outputs = runner.Run(("X", KernelElementType.Float32.CreateTensor(TestData.Normal(30, 4), [5, 6])));
+        Assert.Equal([5, 1], KernelRunner.Shape(outputs["InvStdDev"]));
+        Assert.Equal([8], KernelRunner.Shape(outputs["Code"]));
+    }
+
+    [Fact]
     public void SymbolicDimensionsLoadAndRun()
     {
         var model = new TinyModel()
@@ -41,6 +60,7 @@ public class ShapeInferenceTests
             .Node("ReGelu2Grad", ["Y", "Code"], ["dX"], CustomOps.CustomOpLibrary.Domain);
         using var runner = new KernelRunner(model);
         Assert.Equal("d0", runner.Session.OutputMetadata["Y"].SymbolicDimensions[0]);
+        Assert.Equal(8, runner.Session.OutputMetadata["dX"].Dimensions[1]);
         var outputs = runner.Run(("X", KernelElementType.Float32.CreateTensor(TestData.Normal(24, 1), [3, 8])));
         Assert.Equal([6], KernelRunner.Shape(outputs["Code"]));
         Assert.Equal([3, 8], KernelRunner.Shape(outputs["dX"]));

@@ -310,14 +310,17 @@ Storage* MutableTensorData(Ort::UnownedValue& value) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Output shape inference through the raw OrtShapeInferContext (API 17), so one function serves
-// every element type an op is registered for: it reads the element type from the inputs.
-// A dimension is a value, or a symbol, or unknown (value -1, empty symbol).
+// Output shape inference through the raw OrtShapeInferContext (API 17). ONNX Runtime has already
+// set every output's element type from the op's type constraints before calling it, and uses the
+// first registered op of a name for all its element types, so these functions only set shapes.
+// A dimension is a value or a symbol. ONNX Runtime presents an input of unknown shape as rank 0,
+// like a scalar; in that case (and for outputs whose size cannot be written as a dimension, such
+// as ceil(N/4) of symbolic N) no shape is set and the output's shape is left unknown.
 // ---------------------------------------------------------------------------------------------
 struct Dim {
-  int64_t value = -1;
-  std::string symbol;
-  bool Known() const { return symbol.empty() && value >= 0; }
+  int64_t value = 0;
+  std::string symbol;  // non-empty: a symbolic dimension
+  bool Known() const { return symbol.empty(); }
 };
 
 class ShapeInference {
@@ -372,7 +375,7 @@ class ShapeInference {
     std::vector<int64_t> values(dims.size());
     std::vector<const char*> symbols(dims.size());
     for (size_t d = 0; d < dims.size(); ++d) {
-      values[d] = dims[d].symbol.empty() ? dims[d].value : -1;
+      values[d] = dims[d].value;
       symbols[d] = dims[d].symbol.c_str();
     }
     Ort::ThrowOnError(api_.SetTensorElementType(info.get(), type));
@@ -381,8 +384,13 @@ class ShapeInference {
     Ort::ThrowOnError(api_.ShapeInferContext_SetOutputTypeShape(context_, index, info.get()));
   }
 
+  // Rank 0 stands for "unknown" as well as for a scalar: see above.
+  bool InputShapeKnown(size_t input) const { return !InputShape(input).empty(); }
+
   // The common case: output `output` has input `input`'s element type and shape.
-  void PropagateInput(size_t input, size_t output) const { SetOutput(output, InputType(input), InputShape(input)); }
+  void PropagateInput(size_t input, size_t output) const {
+    if (InputShapeKnown(input)) SetOutput(output, InputType(input), InputShape(input));
+  }
 
  private:
   const OrtTensorTypeAndShapeInfo* InputInfo(size_t index) const {

@@ -157,16 +157,17 @@ void RunCudaBackward(Ort::KernelContext& context, const FloatLevels& levels) {
 }
 #endif
 
-// Y: X's type and shape; Code: uint8 [ceil(N/4)] (unknown length when X has symbolic dims).
+// Y: X's type and shape; Code: uint8 [ceil(N/4)] when every dimension of X is a number.
 inline void InferForwardShapes(const ShapeInference& inference) {
   inference.PropagateInput(0, 0);
+  const std::vector<Dim> dims = inference.InputShape(0);
+  if (dims.empty()) return;
   int64_t n = 1;
-  bool known = true;
-  for (const Dim& dim : inference.InputShape(0)) {
-    known = known && dim.Known();
-    if (known) n *= dim.value;
+  for (const Dim& dim : dims) {
+    if (!dim.Known()) return;
+    n *= dim.value;
   }
-  inference.SetOutput(1, ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8, {Dim{known ? PackedCodeBytes(n) : -1, {}}});
+  inference.SetOutput(1, ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8, {Dim{PackedCodeBytes(n), {}}});
 }
 
 inline void InferBackwardShapes(const ShapeInference& inference) { inference.PropagateInput(0, 0); }

@@ -171,6 +171,7 @@ struct OnCuda : Base {
 inline void InferForwardShapes(const ShapeInference& inference) {
   inference.PropagateInput(0, 0);
   std::vector<Dim> dims = inference.InputShape(0);
+  if (dims.empty()) return;
   const int64_t axis = NormaliseAxis(inference.IntAttributeOr("axis", -1), dims.size());
   for (size_t d = static_cast<size_t>(axis); d < dims.size(); ++d) dims[d] = Dim{1, {}};
   inference.SetOutput(1, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, dims);

@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace OnnxMemOpt.Bench.Kernels;
+
+/// <summary>
+/// `--kernels-quick [--elements N] [--repeats R] [--threads T] [--kernels A,B]`: a GB/s table of
+/// every kernel against the copy baseline in one process, in a minute or two instead of
+/// BenchmarkDotNet's long runs. Each kernel: one warm-up run, then R timed runs; the table shows
+/// the median (and best) time, GB/s from the median, and the ratio to the copy's GB/s.
+/// </summary>
+public static class QuickKernelBandwidth
+{
+    public const string Flag = "--kernels-quick";
+
+    public static int Run(string[] args)
+    {
+        long elements = LongOption(args, "--elements", 100_000_000);
+        int repeats = (int)LongOption(args, "--repeats", 10);
+        int threads = (int)LongOption(args, "--threads", Environment.ProcessorCount);
+        elements = Math.Max(KernelSpec.RowLength, elements / KernelSpec.RowLength * KernelSpec.RowLength);
+        string? only = StringOption(args, "--kernels");
+        IEnumerable<KernelSpec> specs = only is null
+            ? KernelSpecs.All
+            : new[] { KernelSpecs.Copy }.Concat(only.Split(',').Select(KernelSpecs.ByName).Where(s => s != KernelSpecs.Copy));
+
+        Console.WriteLine($"# Kernel bandwidth: {elements:N0} float32 elements (norm rows of {KernelSpec.RowLength}), {threads} intra-op threads, median of {repeats} runs");
+        Console.WriteLine();
+        Console.WriteLine("| kernel | bytes moved (MB) | median ms | best ms | GB/s | vs copy |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        double copyBandwidth = double.NaN;
+        foreach (KernelSpec spec in specs)
+        {
+            using KernelCase kernel = KernelCase.Create(spec, elements, threads);
+            kernel.Run();
+            var seconds = new List<double>();
+            for (int r = 0; r < repeats; r++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                kernel.Run();
+                seconds.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
+            }
+            seconds.Sort();
+            double median = seconds[seconds.Count / 2];
+            double bandwidth = kernel.BytesMoved / median / 1e9;
+            if (spec == KernelSpecs.Copy)
+            {
+                copyBandwidth = bandwidth;
+            }
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {spec.Name} | {kernel.BytesMoved / 1e6:F0} | {median * 1e3:F2} | {seconds[0] * 1e3:F2} | {bandwidth:F2} | {bandwidth / copyBandwidth:P0} |"));
+        }
+        return 0;
+    }
+
+    private static string? StringOption(string[] args, string name)
+    {
+        int index = Array.IndexOf(args, name);
+        return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
+    }
+
+    private static long LongOption(string[] args, string name, long fallback) =>
+        StringOption(args, name) is { } text ? long.Parse(text, NumberStyles.Integer, CultureInfo.InvariantCulture) : fallback;
+}
