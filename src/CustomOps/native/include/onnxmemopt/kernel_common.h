@@ -25,9 +25,10 @@ namespace onnxmemopt {
 // ---------------------------------------------------------------------------------------------
 // Hot loops: one clone per x86-64 feature level, chosen at load time (ifunc). The library is
 // built for plain x86-64 so that it loads everywhere, yet the kernels are memory-bound loops
-// that only reach copy bandwidth with 256-bit vectors. Every clone performs the same IEEE
-// operations in the same order (the library is built with -ffp-contract=off and without
-// -ffast-math), so results do not depend on the clone that runs.
+// that only reach copy bandwidth with 256-bit vectors. The library is built with
+// -ffp-contract=off and without -ffast-math, so every clone performs the same IEEE operations in
+// the same order and results do not depend on the clone that runs; a file that opts in to
+// contraction (see CMakeLists.txt) gets fused multiply-adds in the clones whose CPUs have them.
 // ---------------------------------------------------------------------------------------------
 #if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
 #ifndef ONNXMEMOPT_HOT_LOOP
