@@ -87,17 +87,24 @@ struct GeluActivation {
   }
 };
 
-// x * sigmoid(alpha x) = x / (1 + exp(-alpha x)), alpha > 0. exp's argument is clamped to
-// +-200 (the result is then x or a float zero anyway); x = -inf gives its limit, -0.
+// x * sigmoid(alpha x), alpha > 0. With t = -alpha x and u = exp(-|t|) in (0, 1]:
+// sigmoid(alpha x) = 1 / (1 + u) for t <= 0 and u / (1 + u) for t > 0, so the divisor stays in
+// (1, 2] and 1 / (1 + u) can come from a float division refined by one Newton step in double.
+// |t| is clamped to 200 (beyond it the result is x or a float zero anyway); x = -inf gives its
+// limit, -0.
 struct SiluActivation {
   double alpha = 1.0;
   ONNXMEMOPT_INLINE float operator()(float x) const {
     const double xd = x;
-    double t = -alpha * xd;
-    t = t < -200.0 ? -200.0 : t;
-    t = t > 200.0 ? 200.0 : t;
-    const double y = xd / (1.0 + ExpDouble(t));
-    return static_cast<float>(xd == -INFINITY ? -0.0 : y);
+    const double t = -alpha * xd;
+    double magnitude = t < 0.0 ? -t : t;
+    magnitude = magnitude > 200.0 ? 200.0 : magnitude;
+    const double u = ExpDouble(-magnitude);
+    const double d = 1.0 + u;
+    const double r0 = static_cast<double>(1.0f / static_cast<float>(d));
+    const double r = r0 + r0 * (1.0 - d * r0);
+    const double sigmoid = t > 0.0 ? u * r : r;
+    return static_cast<float>(xd == -INFINITY ? -0.0 : xd * sigmoid);
   }
 };
 
