@@ -70,3 +70,20 @@ public class KernelBandwidthBenchmarks
         public bool IsAvailable(Summary summary) => true;
     }
 }
+
+/// <summary>The Buffer.MemoryCopy baseline on the same element count as <see cref="KernelBandwidthBenchmarks"/>.</summary>
+public class MemoryCopyBenchmarks
+{
+    private ParallelMemoryCopy? _copy;
+
+    [ParamsSource(nameof(ElementCounts))]
+    public long Elements { get; set; }
+
+    public static IEnumerable<long> ElementCounts() => KernelBandwidthBenchmarks.ElementCounts();
+
+    [GlobalSetup]
+    public void Setup() => _copy = new ParallelMemoryCopy(Elements, Environment.ProcessorCount);
+
+    [Benchmark]
+    public void Run() => _copy!.Run();
+}
