@@ -1,8 +1,17 @@
 using BenchmarkDotNet.Running;
+using OnnxMemOpt.Bench.Kernels;
 
 namespace OnnxMemOpt.Bench;
 
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static int Main(string[] args)
+    {
+        if (args.Contains(QuickKernelBandwidth.Flag))
+        {
+            return QuickKernelBandwidth.Run(args);
+        }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }
