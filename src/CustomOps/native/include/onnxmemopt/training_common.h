@@ -87,6 +87,13 @@ struct Element<int8_t> {
   static int8_t Store(int64_t v) { return static_cast<int8_t>(v); }
 };
 template <>
+struct Element<uint32_t> {
+  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32;
+  using Compute = int64_t;
+  static int64_t Load(uint32_t v) { return v; }
+  static uint32_t Store(int64_t v) { return static_cast<uint32_t>(v); }
+};
+template <>
 struct Element<uint8_t> {
   static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8;
   using Compute = int64_t;
