@@ -41,8 +41,7 @@ public sealed class Trainer : IDisposable
         Parameters = ParameterStore.Create(artifacts.Checkpoint, artifacts.Layout);
         try
         {
-            using SessionOptions sessionOptions = _options.CreateSessionOptions();
-            _training = new InferenceSession(artifacts.TrainingModelPath, sessionOptions);
+            _training = SessionFactory.Open(artifacts.TrainingModelPath, _options);
             _trainingBinding = _training.CreateIoBinding();
             _loss = ScalarFloat();
             _lazyResetFlag = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Bool, [1]);
@@ -112,8 +111,7 @@ public sealed class Trainer : IDisposable
         }
         if (_eval is null)
         {
-            using SessionOptions sessionOptions = _options.CreateSessionOptions();
-            _eval = new InferenceSession(Artifacts.EvalModelPath, sessionOptions);
+            _eval = SessionFactory.Open(Artifacts.EvalModelPath, _options);
             _evalBinding = _eval.CreateIoBinding();
             _evalLoss = ScalarFloat();
             foreach (string name in Artifacts.EvalLayout.Parameters)
