@@ -174,9 +174,21 @@ public sealed class Trainer : IDisposable
         _trainingBinding.BindOutput(layout.LossOutput, _loss);
         foreach (string name in layout.GradientOutputs)
         {
-            OrtValue flag = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Bool, [1]);
-            _flags.Add(flag);
-            _trainingBinding.BindOutput(name, flag);
+            if (_training.OutputMetadata[name].ElementDataType == TensorElementType.Bool)
+            {
+                // ORT's artifacts output InPlaceAccumulatorV2's updated_flag under this name.
+                OrtValue flag = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Bool, [1]);
+                _flags.Add(flag);
+                _trainingBinding.BindOutput(name, flag);
+            }
+            else
+            {
+                // A graph that outputs accumulation_buffer_out instead: bound to the very buffer it
+                // came from, so the (in-place) accumulator's output costs no copy and no memory.
+                string parameter = name[..^TrainingModelLayout.GradientOutputSuffix.Length];
+                _trainingBinding.BindOutput(name, Parameters[parameter].Gradient
+                    ?? throw new InvalidDataException($"{Artifacts.TrainingModelPath}: output '{name}' has no gradient buffer input."));
+            }
         }
         foreach (string name in layout.OtherOutputs)
         {

@@ -12,8 +12,10 @@ public sealed class TrainingArtifacts
 {
     private TrainingArtifacts(
         string trainingModelPath, string? evalModelPath, string? optimizerModelPath, string checkpointPath,
-        OrtCheckpoint checkpoint, TrainingModelLayout layout, TrainingModelLayout? evalLayout, AdamWSettings optimizer)
+        OrtCheckpoint checkpoint, TrainingModelLayout layout, TrainingModelLayout? evalLayout, AdamWSettings optimizer,
+        IReadOnlyDictionary<string, long> inferredDims)
     {
+        InferredDims = inferredDims;
         TrainingModelPath = trainingModelPath;
         EvalModelPath = evalModelPath;
         OptimizerModelPath = optimizerModelPath;
@@ -41,6 +43,21 @@ public sealed class TrainingArtifacts
 
     public AdamWSettings Optimizer { get; }
 
+    /// <summary>Sizes of symbolic user-input dimensions implied by the parameters they multiply (see <see cref="InputDimInference"/>).</summary>
+    public IReadOnlyDictionary<string, long> InferredDims { get; }
+
+    /// <summary>A synthetic batch for the training model's user inputs; explicit dims in <paramref name="options"/> win over inferred ones.</summary>
+    public TrainingBatch CreateSyntheticBatch(SyntheticBatchOptions? options = null)
+    {
+        options ??= new SyntheticBatchOptions();
+        var dims = new Dictionary<string, long>(InferredDims, StringComparer.Ordinal);
+        foreach (var (name, size) in options.Dims)
+        {
+            dims[name] = size;
+        }
+        return Training.SyntheticBatch.Create(Layout.UserInputs, options with { Dims = dims });
+    }
+
     /// <summary>
     /// Loads the artifacts around <paramref name="trainingModelPath"/>. Unless given: the checkpoint is
     /// the file named <c>checkpoint</c> or <c>*.ckpt</c> in the model's folder, the eval model is
@@ -51,30 +68,50 @@ public sealed class TrainingArtifacts
         string? optimizerModelPath = null, string? evalModelPath = null)
     {
         ArgumentNullException.ThrowIfNull(trainingModelPath);
-        if (!File.Exists(trainingModelPath))
-        {
-            throw new FileNotFoundException($"Training model '{trainingModelPath}' does not exist.", trainingModelPath);
-        }
+        RequireFile(trainingModelPath);
         string folder = Path.GetDirectoryName(Path.GetFullPath(trainingModelPath))!;
         string checkpointFile = OrtCheckpointReader.ResolveFile(checkpointPath ?? folder);
-        OrtCheckpoint checkpoint = OrtCheckpointReader.Read(checkpointFile);
+        evalModelPath ??= Existing(Path.Combine(folder, "eval_model.onnx"));
+        optimizerModelPath ??= FindOptimizerModel(folder, trainingModelPath, evalModelPath);
+        AdamWSettings optimizer = optimizerModelPath is null ? new AdamWSettings() : AdamWSettings.FromOptimizerModel(optimizerModelPath);
+        return Create(trainingModelPath, OrtCheckpointReader.Read(checkpointFile), checkpointFile, optimizer, optimizerModelPath, evalModelPath);
+    }
+
+    /// <summary>
+    /// Artifacts from a checkpoint held in memory, e.g. one built from a generated training graph's
+    /// initial weights. <paramref name="checkpointSource"/> only names it in messages.
+    /// </summary>
+    public static TrainingArtifacts Create(string trainingModelPath, OrtCheckpoint checkpoint, string checkpointSource,
+        AdamWSettings? optimizer = null, string? optimizerModelPath = null, string? evalModelPath = null)
+    {
+        ArgumentNullException.ThrowIfNull(trainingModelPath);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        RequireFile(trainingModelPath);
         var parameterNames = checkpoint.AllParameters.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
 
-        TrainingModelLayout layout = TrainingModelLayout.FromModel(TrainingModelLayout.ReadModel(trainingModelPath), parameterNames, trainingModelPath);
+        ModelProto trainingModel = TrainingModelLayout.ReadModel(trainingModelPath);
+        TrainingModelLayout layout = TrainingModelLayout.FromModel(trainingModel, parameterNames, trainingModelPath);
         if (!layout.IsTrainingModel)
         {
             throw new InvalidDataException($"{trainingModelPath}: no '<param>{TrainingModelLayout.GradientBufferSuffix}' inputs; this is not an on-device training model.");
         }
+        TrainingModelLayout? evalLayout = null;
+        if (evalModelPath is not null)
+        {
+            RequireFile(evalModelPath);
+            evalLayout = TrainingModelLayout.FromModel(TrainingModelLayout.ReadModel(evalModelPath), parameterNames, evalModelPath);
+        }
+        var dims = InputDimInference.FromConsumers(trainingModel, layout, checkpoint.AllParameters.ToDictionary(p => p.Name, p => p.Dims, StringComparer.Ordinal));
+        return new TrainingArtifacts(trainingModelPath, evalModelPath, optimizerModelPath, checkpointSource, checkpoint, layout, evalLayout,
+            optimizer ?? new AdamWSettings(), dims);
+    }
 
-        evalModelPath ??= Existing(Path.Combine(folder, "eval_model.onnx"));
-        TrainingModelLayout? evalLayout = evalModelPath is null
-            ? null
-            : TrainingModelLayout.FromModel(TrainingModelLayout.ReadModel(evalModelPath), parameterNames, evalModelPath);
-
-        optimizerModelPath ??= FindOptimizerModel(folder, trainingModelPath, evalModelPath);
-        AdamWSettings optimizer = optimizerModelPath is null ? new AdamWSettings() : AdamWSettings.FromOptimizerModel(optimizerModelPath);
-
-        return new TrainingArtifacts(trainingModelPath, evalModelPath, optimizerModelPath, checkpointFile, checkpoint, layout, evalLayout, optimizer);
+    private static void RequireFile(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Model '{path}' does not exist.", path);
+        }
     }
 
     private static string? Existing(string path) => File.Exists(path) ? path : null;

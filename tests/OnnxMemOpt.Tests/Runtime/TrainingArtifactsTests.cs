@@ -50,6 +50,17 @@ public sealed class TrainingArtifactsTests
         Assert.Contains("input-0_dim1", error.Message, StringComparison.Ordinal);
     }
 
+    [SkippableFact]
+    public void TheMlpFeatureSizeIsInferredFromFc1()
+    {
+        TrainingArtifacts artifacts = ArtifactData.Mlp();
+        // input-0 feeds Gemm(transB = 1) with fc1.weight [500, 784]: its second dimension is 784.
+        Assert.Equal(new Dictionary<string, long> { ["input-0_dim1"] = 784 }, artifacts.InferredDims);
+        using TrainingBatch batch = artifacts.CreateSyntheticBatch(new SyntheticBatchOptions { BatchSize = 5 });
+        Assert.Equal([5L, 784], batch.Values["input-0"].GetTensorTypeAndShape().Shape);
+        Assert.Equal([5L], batch.Values["labels"].GetTensorTypeAndShape().Shape);
+    }
+
     [Fact]
     public void SyntheticBatchesAreSeededAndLabelsStayBelowTheBound()
     {
