@@ -1,4 +1,6 @@
-using System.Numerics.Tensors;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace OnnxMemOpt.Runtime.Training;
 
@@ -12,16 +14,16 @@ namespace OnnxMemOpt.Runtime.Training;
 ///   mode 1 (Hugging Face): η' = η·√(1−βᵗ)/(1−αᵗ) (η' = η without correct_bias);
 ///                          w ← w − η'·m / (√v + ε);   w ← w − η·λ·w
 /// </code>
-/// Tensors are processed in cache-sized chunks so the several vectorised passes over each chunk
-/// read it from cache rather than from memory.
+/// The update is one fused pass per tensor (each element read once, written once), written with
+/// Vector&lt;float&gt; and compiled fully optimised on first use. WHY not TensorPrimitives: its generic
+/// kernels start as tier-0 JIT code, measured here 20–40× slower (≈20–30 ms instead of ≈1 ms for
+/// 400k parameters, Release build), and a short training run ends before they are re-jitted; a
+/// multi-pass TensorPrimitives update also streams every tensor through memory several times.
+/// Vector and scalar tail evaluate the same expression in the same order, so results do not
+/// depend on the vector width's split point.
 /// </summary>
 public sealed class AdamW
 {
-    private const int ChunkSize = 4096;
-
-    private readonly float[] _scratch = new float[ChunkSize];
-    private readonly float[] _scaled = new float[ChunkSize];
-
     public AdamW(AdamWSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -54,57 +56,97 @@ public sealed class AdamW
         }
 
         (float alphaCorrection, float betaCorrection) = BiasCorrections(step);
-        float correctedLearningRate = learningRate * (MathF.Sqrt(betaCorrection) / alphaCorrection);
-        float decay = learningRate * Settings.WeightDecay;
-
-        for (int start = 0; start < n; start += ChunkSize)
+        var coefficients = new Coefficients(
+            Alpha: Settings.Alpha,
+            OneMinusAlpha: 1f - Settings.Alpha,
+            Beta: Settings.Beta,
+            OneMinusBeta: 1f - Settings.Beta,
+            Epsilon: Settings.Epsilon,
+            Decay: learningRate * Settings.WeightDecay,
+            GradientScale: gradientScale);
+        if (Settings.AdamMode == 0)
         {
-            int length = Math.Min(ChunkSize, n - start);
-            Span<float> w = weights.Slice(start, length);
-            ReadOnlySpan<float> g = gradients.Slice(start, length);
-            Span<float> m = firstMoment.Slice(start, length);
-            Span<float> v = secondMoment.Slice(start, length);
-            Span<float> tmp = _scratch.AsSpan(0, length);
-            if (gradientScale != 1f)
-            {
-                Span<float> scaled = _scaled.AsSpan(0, length);
-                TensorPrimitives.Multiply(g, gradientScale, scaled);
-                g = scaled;
-            }
+            UpdateTorch(weights, gradients, firstMoment, secondMoment, coefficients, learningRate, alphaCorrection, betaCorrection);
+        }
+        else
+        {
+            UpdateHuggingFace(weights, gradients, firstMoment, secondMoment, coefficients, learningRate * (MathF.Sqrt(betaCorrection) / alphaCorrection));
+        }
+    }
 
-            if (Settings.AdamMode == 0 && decay != 0)
-            {
-                TensorPrimitives.MultiplyAdd(w, -decay, w, w);
-            }
+    private readonly record struct Coefficients(float Alpha, float OneMinusAlpha, float Beta, float OneMinusBeta, float Epsilon, float Decay, float GradientScale);
 
-            // m ← α·m + (1−α)·g;  v ← β·v + (1−β)·g².
-            TensorPrimitives.Multiply(m, Settings.Alpha, m);
-            TensorPrimitives.MultiplyAdd(g, 1f - Settings.Alpha, m, m);
-            TensorPrimitives.Multiply(g, g, tmp);
-            TensorPrimitives.Multiply(v, Settings.Beta, v);
-            TensorPrimitives.MultiplyAdd(tmp, 1f - Settings.Beta, v, v);
+    // adam_mode 0: w ← w − η·λ·w, then w ← w − η·m / ((1−αᵗ)·(√(v/(1−βᵗ)) + ε)).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void UpdateTorch(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Coefficients c,
+        float learningRate, float alphaCorrection, float betaCorrection)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            Span<Vector<float>> wv = MemoryMarshal.Cast<float, Vector<float>>(w);
+            ReadOnlySpan<Vector<float>> gv = MemoryMarshal.Cast<float, Vector<float>>(g);
+            Span<Vector<float>> mv = MemoryMarshal.Cast<float, Vector<float>>(m);
+            Span<Vector<float>> vv = MemoryMarshal.Cast<float, Vector<float>>(v);
+            for (int k = 0; k < wv.Length; k++)
+            {
+                Vector<float> grad = gv[k] * c.GradientScale;
+                Vector<float> weight = wv[k] - (wv[k] * c.Decay);
+                Vector<float> first = (mv[k] * c.Alpha) + (grad * c.OneMinusAlpha);
+                Vector<float> second = (vv[k] * c.Beta) + (grad * grad * c.OneMinusBeta);
+                Vector<float> denominator = (Vector.SquareRoot(second / betaCorrection) + new Vector<float>(c.Epsilon)) * alphaCorrection;
+                wv[k] = weight - (first * learningRate / denominator);
+                mv[k] = first;
+                vv[k] = second;
+            }
+            i = wv.Length * Vector<float>.Count;
+        }
+        for (; i < w.Length; i++)
+        {
+            float grad = g[i] * c.GradientScale;
+            float weight = w[i] - (w[i] * c.Decay);
+            float first = (m[i] * c.Alpha) + (grad * c.OneMinusAlpha);
+            float second = (v[i] * c.Beta) + (grad * grad * c.OneMinusBeta);
+            float denominator = (MathF.Sqrt(second / betaCorrection) + c.Epsilon) * alphaCorrection;
+            w[i] = weight - (first * learningRate / denominator);
+            m[i] = first;
+            v[i] = second;
+        }
+    }
 
-            if (Settings.AdamMode == 0)
+    // adam_mode 1: w ← w − η'·m / (√v + ε), then w ← w − η·λ·w.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void UpdateHuggingFace(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Coefficients c,
+        float correctedLearningRate)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            Span<Vector<float>> wv = MemoryMarshal.Cast<float, Vector<float>>(w);
+            ReadOnlySpan<Vector<float>> gv = MemoryMarshal.Cast<float, Vector<float>>(g);
+            Span<Vector<float>> mv = MemoryMarshal.Cast<float, Vector<float>>(m);
+            Span<Vector<float>> vv = MemoryMarshal.Cast<float, Vector<float>>(v);
+            for (int k = 0; k < wv.Length; k++)
             {
-                // denominator (1−αᵗ)·(√(v/(1−βᵗ)) + ε); w ← w − η·m / denominator.
-                TensorPrimitives.Divide(v, betaCorrection, tmp);
-                TensorPrimitives.Sqrt(tmp, tmp);
-                TensorPrimitives.Add(tmp, Settings.Epsilon, tmp);
-                TensorPrimitives.Multiply(tmp, alphaCorrection, tmp);
-                TensorPrimitives.Divide(m, tmp, tmp);
-                TensorPrimitives.MultiplyAdd(tmp, -learningRate, w, w);
+                Vector<float> grad = gv[k] * c.GradientScale;
+                Vector<float> first = (mv[k] * c.Alpha) + (grad * c.OneMinusAlpha);
+                Vector<float> second = (vv[k] * c.Beta) + (grad * grad * c.OneMinusBeta);
+                Vector<float> weight = wv[k] - (first * correctedLearningRate / (Vector.SquareRoot(second) + new Vector<float>(c.Epsilon)));
+                wv[k] = weight - (weight * c.Decay);
+                mv[k] = first;
+                vv[k] = second;
             }
-            else
-            {
-                TensorPrimitives.Sqrt(v, tmp);
-                TensorPrimitives.Add(tmp, Settings.Epsilon, tmp);
-                TensorPrimitives.Divide(m, tmp, tmp);
-                TensorPrimitives.MultiplyAdd(tmp, -correctedLearningRate, w, w);
-                if (decay != 0)
-                {
-                    TensorPrimitives.MultiplyAdd(w, -decay, w, w);
-                }
-            }
+            i = wv.Length * Vector<float>.Count;
+        }
+        for (; i < w.Length; i++)
+        {
+            float grad = g[i] * c.GradientScale;
+            float first = (m[i] * c.Alpha) + (grad * c.OneMinusAlpha);
+            float second = (v[i] * c.Beta) + (grad * grad * c.OneMinusBeta);
+            float weight = w[i] - (first * correctedLearningRate / (MathF.Sqrt(second) + c.Epsilon));
+            w[i] = weight - (weight * c.Decay);
+            m[i] = first;
+            v[i] = second;
         }
     }
 }
