@@ -32,6 +32,19 @@ public static class TrainerCheckpoint
     /// <summary>Scalar state saved next to the tensors.</summary>
     public sealed record State(long OptimizerStep, bool GradientResetPending);
 
+    /// <summary>True when <paramref name="path"/> starts with this format's magic (so a CLI can tell it from an ODTC checkpoint).</summary>
+    public static bool IsTrainerCheckpoint(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+        Span<byte> head = stackalloc byte[8];
+        using FileStream stream = File.OpenRead(path);
+        return stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) == head.Length && head.SequenceEqual(Magic);
+    }
+
     public static void Write(string path, ParameterStore parameters, State state)
     {
         ArgumentNullException.ThrowIfNull(path);

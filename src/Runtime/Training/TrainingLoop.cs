@@ -2,7 +2,11 @@ using System.Diagnostics;
 
 namespace OnnxMemOpt.Runtime.Training;
 
-/// <summary>What a training run reports: the loss of every optimizer step, its wall time, the measured peak.</summary>
+/// <summary>
+/// What a training run reports: the (micro-batch mean) loss of every optimizer step, its wall time
+/// (train steps and AdamW), the training session's arena MaxInUse over the run, and the bytes held
+/// outside the arena for weights, gradients and moments.
+/// </summary>
 public sealed record TrainingReport(IReadOnlyList<float> Losses, IReadOnlyList<double> StepMilliseconds, long MeasuredPeakBytes, long ParameterBytes)
 {
     public double MedianStepMilliseconds

@@ -66,6 +66,48 @@ public sealed class TinyTrainingModelTests : IDisposable
     }
 
     [Fact]
+    public void FrozenParametersAreBoundButNeverUpdated()
+    {
+        // loss = Σ (x·w + b) with b frozen: b is a graph input without a gradient buffer.
+        string path = Path.Combine(_folder, "frozen.onnx");
+        File.WriteAllBytes(path, new TinyModel()
+            .Input("x", TensorProto.Types.DataType.Float, null, Features)
+            .Input("w", TensorProto.Types.DataType.Float, Features)
+            .Input("b", TensorProto.Types.DataType.Float, Features)
+            .Input("w_grad.accumulation.buffer", TensorProto.Types.DataType.Float, Features)
+            .Input("lazy_reset_grad", TensorProto.Types.DataType.Bool, 1)
+            .Output("loss", TensorProto.Types.DataType.Float)
+            .Output("w_grad.accumulation.out", TensorProto.Types.DataType.Bool, 1)
+            .Initializer(TinyModel.Int64Tensor("axis0", [1], [0]))
+            .Node("Mul", ["x", "w"], ["xw"])
+            .Node("Add", ["xw", "b"], ["y"])
+            .Node("ReduceSum", ["y"], ["loss"], "", TinyModel.Attr("keepdims", 0L))
+            .Node("ReduceSum", ["x", "axis0"], ["w_grad"], "", TinyModel.Attr("keepdims", 0L))
+            .Node("InPlaceAccumulatorV2", ["w_grad.accumulation.buffer", "w_grad", "lazy_reset_grad"], ["w_grad.accumulation.out"], "com.microsoft")
+            .ToBytes());
+        float[] bias = [10f, 20f, 30f];
+        OrtCheckpoint checkpoint = Checkpoint();
+        checkpoint = new OrtCheckpoint
+        {
+            Version = checkpoint.Version,
+            TrainableParameters = checkpoint.TrainableParameters,
+            FrozenParameters = [new CheckpointTensor("b", [Features], (float[])bias.Clone())],
+            OptimizerGroups = [],
+            Properties = CheckpointProperties.Empty,
+        };
+        using var trainer = new Trainer(TrainingArtifacts.Create(path, checkpoint, "in-memory"), new TrainerOptions { IntraOpThreads = 1 });
+        Assert.Equal(["w"], trainer.Parameters.Trained.Select(p => p.Name));
+        Assert.False(trainer.Parameters["b"].IsTrained);
+
+        float[] x = [1, 2, 3, 4, 5, 6];
+        using TrainingBatch batch = new TrainingBatch().Add("x", x, 2, Features);
+        Assert.Equal(Loss(x, InitialWeights) + (2 * bias.Sum()), trainer.Step(batch), 4);
+        trainer.OptimizerStep();
+        Assert.Equal(bias, trainer.Parameters["b"].Values.ToArray());
+        Assert.NotEqual(InitialWeights, trainer.Parameters["w"].Values.ToArray());
+    }
+
+    [Fact]
     public void MissingInputsAndNonTrainingModelsAreReported()
     {
         using var trainer = new Trainer(Artifacts(false), new TrainerOptions { IntraOpThreads = 1 });

@@ -32,6 +32,8 @@ public sealed class TrainerCheckpointTests : IDisposable
                 resumed = RunMicroSteps(trainer, batches, 0, 5);
                 trainer.Save(path);
             }
+            Assert.True(OnnxMemOpt.Runtime.Checkpoints.TrainerCheckpoint.IsTrainerCheckpoint(path));
+            Assert.False(OnnxMemOpt.Runtime.Checkpoints.TrainerCheckpoint.IsTrainerCheckpoint(artifacts.CheckpointPath));
             using (var trainer = new Trainer(artifacts, options))
             {
                 trainer.Resume(path);
