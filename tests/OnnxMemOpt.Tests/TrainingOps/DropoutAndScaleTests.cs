@@ -38,6 +38,26 @@ public class DropoutAndScaleTests
         Assert.Equal(Dy, inference.Values);
     }
 
+    [Fact]
+    public void BitmaskDropoutGradReadsPackedMasksLikeDropoutGrad()
+    {
+        var random = new Random(12);
+        const int Count = 70;  // three words, the last one partly used
+        double[] dy = GradCheck.Quantize(DataType.Float, GradCheck.Uniform(random, Count));
+        bool[] mask = Enumerable.Range(0, Count).Select(_ => random.Next(2) == 1).ToArray();
+        long[] words = new long[3];
+        for (int i = 0; i < Count; i++)
+        {
+            words[i / 32] |= mask[i] ? 1L << (i % 32) : 0;
+        }
+        Fetched packed = OpHarness.RunSingle("BitmaskDropoutGrad",
+            [Feed.Float("dy", [Count], dy), new Feed("mask", DataType.Uint32, [3], words), Feed.Float("ratio", [], [0.2])], DataType.Float);
+        Fetched plain = OpHarness.RunSingle("DropoutGrad",
+            [Feed.Float("dy", [Count], dy), Feed.Bool("mask", [Count], mask), Feed.Float("ratio", [], [0.2])], DataType.Float);
+        Assert.Equal(plain.Values, packed.Values);
+        Assert.Equal(dy.Select((v, i) => mask[i] ? (double)(float)(v * (float)(1 / 0.8)) : 0).ToArray(), packed.Values);
+    }
+
     [Theory]
     [InlineData(DataType.Float, 0)]
     [InlineData(DataType.Double, 0)]

@@ -44,6 +44,18 @@ internal static class OpHarness
         IReadOnlyList<(string Name, DataType Type)> outputs,
         string domain = Microsoft,
         long defaultOpset = 17,
+        params AttributeProto[] attributes) =>
+        RunWithThreads(1, opType, inputs, outputs, domain, defaultOpset, attributes);
+
+    /// <summary><see cref="Run"/> on a session with <paramref name="intraOpThreads"/> intra-op
+    /// threads, so kernels that split work with KernelContext::ParallelFor really run in parallel.</summary>
+    public static Dictionary<string, Fetched> RunWithThreads(
+        int intraOpThreads,
+        string opType,
+        IReadOnlyList<Feed> inputs,
+        IReadOnlyList<(string Name, DataType Type)> outputs,
+        string domain,
+        long defaultOpset,
         params AttributeProto[] attributes)
     {
         var model = new TinyModel().Opset("", defaultOpset);
@@ -60,7 +72,7 @@ internal static class OpHarness
         }
         model.Node(opType, inputs.Select(f => f.Name).ToArray(), outputs.Select(o => o.Name).ToArray(), domain, attributes);
 
-        using InferenceSession session = OrtRunner.CreateSession(model.ToBytes());
+        using InferenceSession session = OrtRunner.CreateSession(model.ToBytes(), intraOpThreads: intraOpThreads);
         NamedOnnxValue[] feeds = inputs.Where(f => f.Name.Length > 0).Select(ToValue).ToArray();
         using var results = session.Run(feeds);
         return results.ToDictionary(r => r.Name, Fetch);
@@ -81,6 +93,7 @@ internal static class OpHarness
             DataType.Bfloat16 => NamedOnnxValue.CreateFromTensor(feed.Name, new DenseTensor<BFloat16>(Doubles(feed).Select(v => (BFloat16)(float)v).ToArray(), dims)),
             DataType.Int64 => NamedOnnxValue.CreateFromTensor(feed.Name, new DenseTensor<long>(Longs(feed), dims)),
             DataType.Int32 => NamedOnnxValue.CreateFromTensor(feed.Name, new DenseTensor<int>(Longs(feed).Select(v => checked((int)v)).ToArray(), dims)),
+            DataType.Uint32 => NamedOnnxValue.CreateFromTensor(feed.Name, new DenseTensor<uint>(Longs(feed).Select(v => checked((uint)v)).ToArray(), dims)),
             DataType.Bool => NamedOnnxValue.CreateFromTensor(feed.Name, new DenseTensor<bool>((bool[])feed.Values, dims)),
             _ => throw new NotSupportedException($"feed type {feed.Type}"),
         };

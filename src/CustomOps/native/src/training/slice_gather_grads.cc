@@ -5,9 +5,11 @@
 //   GatherGrad(shape, indices, dY) -> dX, attr axis = 0
 //       dX has `shape`; every dY slice is added at the row its index selected (repeated indices
 //       accumulate; negative indices count from the end).
+//   GatherElementsGrad(dY, shape, indices) -> dX, attr axis = 0
+//       dX has `shape`; dY[p] is added at p with its `axis` coordinate replaced by indices[p].
 // SliceGrad T: float, double, float16, bfloat16, int32, int64, bool (data is only moved);
 // Tind: int32, int64. GatherGrad T: float16, float, double, bfloat16; I: int64, int32;
-// Tind: int32, int64.
+// Tind: int32, int64. GatherElementsGrad T: float16, float, double, bfloat16; Tind: int32, int64.
 #include "onnxmemopt/training_common.h"
 
 namespace onnxmemopt::training {
@@ -159,6 +161,73 @@ class GatherGradKernel final : public TrainingKernel {
 };
 
 template <typename T>
+class GatherElementsGradKernel final : public TrainingKernel {
+ public:
+  explicit GatherElementsGradKernel(int64_t axis) : axis_(axis) {}
+
+  void Compute(Ort::KernelContext& context) override {
+    const Ort::ConstValue dy = context.GetInput(0);
+    const Shape shape = ReadShapeInput(context.GetInput(1), "GatherElementsGrad");
+    const Ort::ConstValue indices_value = context.GetInput(2);
+    const std::vector<int64_t> indices = ReadIndexVector(indices_value);
+    const Shape index_shape = ShapeOf(indices_value);
+    const size_t rank = shape.size();
+    const size_t axis = static_cast<size_t>(NormalizeAxis(axis_, static_cast<int64_t>(rank), "GatherElementsGrad"));
+    Require(ShapeOf(dy) == index_shape, "GatherElementsGrad: dY and indices must have the same shape");
+    Require(index_shape.size() == rank, "GatherElementsGrad: indices must have the rank of the data");
+    for (size_t d = 0; d < rank; ++d) {
+      Require(d == axis || index_shape[d] <= shape[d], "GatherElementsGrad: indices exceed the data outside axis");
+    }
+    Shape stride(rank, 1);
+    for (size_t d = rank; d-- > 1;) {
+      stride[d - 1] = stride[d] * shape[d];
+    }
+    std::vector<Accumulator> sums(static_cast<size_t>(ElementCount(shape)), 0.0);
+    const T* dy_data = dy.GetTensorData<T>();
+    std::vector<int64_t> position(rank, 0);
+    const int64_t count = ElementCount(index_shape);
+    const int64_t dim = shape[axis];
+    for (int64_t n = 0; n < count; ++n) {
+      int64_t target = 0;
+      for (size_t d = 0; d < rank; ++d) {
+        int64_t coordinate = position[d];
+        if (d == axis) {
+          coordinate = indices[static_cast<size_t>(n)] < 0 ? indices[static_cast<size_t>(n)] + dim : indices[static_cast<size_t>(n)];
+          Require(coordinate >= 0 && coordinate < dim, "GatherElementsGrad: index " +
+                                                           std::to_string(indices[static_cast<size_t>(n)]) + " is out of range");
+        }
+        target += coordinate * stride[d];
+      }
+      sums[static_cast<size_t>(target)] += Element<T>::Load(dy_data[n]);
+      for (size_t d = rank; d-- > 0;) {
+        if (++position[d] < index_shape[d]) {
+          break;
+        }
+        position[d] = 0;
+      }
+    }
+    T* dx = context.GetOutput(0, shape).GetTensorMutableData<T>();
+    for (size_t n = 0; n < sums.size(); ++n) {
+      dx[n] = Element<T>::Store(static_cast<ComputeOf<T>>(sums[n]));
+    }
+  }
+
+ private:
+  int64_t axis_;
+};
+
+template <typename T>
+bool RegisterGatherElementsGrad() {
+  return RegisterForEach<int32_t, int64_t>(kMicrosoftDomain, [](auto tag) {
+    using TInd = typename decltype(tag)::type;
+    OpSpec spec{"GatherElementsGrad", {Req<T>(), Req<int64_t>(), Req<TInd>()}, {Req<T>()}};
+    return MakeOp(std::move(spec), [](const OrtKernelInfo* info) {
+      return std::make_unique<GatherElementsGradKernel<T>>(IntAttr(info, "axis", 0));
+    });
+  });
+}
+
+template <typename T>
 bool RegisterSliceGrad() {
   return RegisterForEach<int32_t, int64_t>(kMicrosoftDomain, [](auto tag) {
     using TInd = typename decltype(tag)::type;
@@ -187,7 +256,9 @@ bool RegisterGatherGradForShapeTypes() {
     RegisterSliceGrad<float>() && RegisterSliceGrad<double>() && RegisterSliceGrad<Ort::Float16_t>() &&
     RegisterSliceGrad<Ort::BFloat16_t>() && RegisterSliceGrad<int32_t>() && RegisterSliceGrad<int64_t>() &&
     RegisterSliceGrad<bool>() && RegisterGatherGradForShapeTypes<float>() && RegisterGatherGradForShapeTypes<double>() &&
-    RegisterGatherGradForShapeTypes<Ort::Float16_t>() && RegisterGatherGradForShapeTypes<Ort::BFloat16_t>();
+    RegisterGatherGradForShapeTypes<Ort::Float16_t>() && RegisterGatherGradForShapeTypes<Ort::BFloat16_t>() &&
+    RegisterGatherElementsGrad<float>() && RegisterGatherElementsGrad<double>() &&
+    RegisterGatherElementsGrad<Ort::Float16_t>() && RegisterGatherElementsGrad<Ort::BFloat16_t>();
 
 }  // namespace
 }  // namespace onnxmemopt::training
