@@ -146,4 +146,108 @@ public sealed class OrtCheckpointReaderTests
             Directory.Delete(folder, recursive: true);
         }
     }
+
+    [Fact]
+    public void ReadsOptimizerGroupsAndPropertiesOfAHandBuiltCheckpoint()
+    {
+        byte[] bytes = SyntheticCheckpoint(step: 7, learningRate: 0.25f);
+        OrtCheckpoint checkpoint = OrtCheckpointReader.Parse(bytes, "built.ckpt");
+
+        Assert.Equal(3, checkpoint.Version);
+        CheckpointTensor w = Assert.Single(checkpoint.TrainableParameters);
+        Assert.Equal("w", w.Name);
+        Assert.Equal([2L, 2], w.Dims);
+        Assert.Equal([1f, 2f, 3f, 4f], w.Data);
+        Assert.Equal("b", Assert.Single(checkpoint.FrozenParameters).Name);
+
+        OptimizerGroupState group = Assert.Single(checkpoint.OptimizerGroups);
+        Assert.Equal(("group0", 7L, 0.25f), (group.Name, group.Step, group.InitialLearningRate));
+        ParameterMoments moments = Assert.Single(group.Parameters);
+        Assert.Equal("w", moments.ParameterName);
+        Assert.Equal(["momentum0", "momentum1"], moments.Moments.Select(m => m.Name));
+        Assert.Equal([0.1f, 0.2f, 0.3f, 0.4f], moments.Moments[0].Data);
+        Assert.Equal([0.01f, 0.02f, 0.03f, 0.04f], moments.Moments[1].Data);
+
+        Assert.Equal(42L, checkpoint.Properties.Ints["epoch"]);
+        Assert.Equal(0.5f, checkpoint.Properties.Floats["best_loss"]);
+        Assert.Equal("mnist", checkpoint.Properties.Strings["dataset"]);
+    }
+
+    [Fact]
+    public void ShapeAndDataSizeMismatchIsReported()
+    {
+        byte[] bytes = FlatBufferWriter.Build(CheckpointTable(Tensor("w", [3, 3], [1f, 2f]), null, null), "ODTC");
+        var error = Assert.Throws<InvalidDataException>(() => OrtCheckpointReader.Parse(bytes, "mismatch.ckpt"));
+        Assert.Contains("'w'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("36 bytes", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NominalCheckpointsAreRefused()
+    {
+        var module = new FlatBufferWriter.Table(new Dictionary<int, object> { [2] = FlatBufferWriter.Bool(true) });
+        byte[] bytes = FlatBufferWriter.Build(new FlatBufferWriter.Table(new Dictionary<int, object> { [1] = module }), "ODTC");
+        Assert.Throws<NotSupportedException>(() => OrtCheckpointReader.Parse(bytes, "nominal.ckpt"));
+    }
+
+    internal static byte[] SyntheticCheckpoint(long step, float learningRate)
+    {
+        var group = new FlatBufferWriter.Table(new Dictionary<int, object>
+        {
+            [0] = new FlatBufferWriter.Str("group0"),
+            [1] = FlatBufferWriter.Int64(step),
+            [2] = FlatBufferWriter.Single(learningRate),
+            [3] = new FlatBufferWriter.Vector([new FlatBufferWriter.Table(new Dictionary<int, object>
+            {
+                [0] = new FlatBufferWriter.Str("w"),
+                [1] = new FlatBufferWriter.Vector([
+                    Tensor("momentum0", [2, 2], [0.1f, 0.2f, 0.3f, 0.4f]),
+                    Tensor("momentum1", [2, 2], [0.01f, 0.02f, 0.03f, 0.04f])]),
+            })]),
+        });
+        var properties = new FlatBufferWriter.Table(new Dictionary<int, object>
+        {
+            [0] = new FlatBufferWriter.Vector([Property(new FlatBufferWriter.Str("epoch"), FlatBufferWriter.Int64(42))]),
+            [1] = new FlatBufferWriter.Vector([Property(new FlatBufferWriter.Str("best_loss"), FlatBufferWriter.Single(0.5f))]),
+            [2] = new FlatBufferWriter.Vector([Property(new FlatBufferWriter.Str("dataset"), new FlatBufferWriter.Str("mnist"))]),
+        });
+        var root = CheckpointTable(Tensor("w", [2, 2], [1f, 2f, 3f, 4f]), group, properties, Tensor("b", [2], [5f, 6f]));
+        return FlatBufferWriter.Build(root, "ODTC");
+    }
+
+    private static FlatBufferWriter.Table CheckpointTable(FlatBufferWriter.Table trainable, FlatBufferWriter.Table? group,
+        FlatBufferWriter.Table? properties, FlatBufferWriter.Table? frozen = null)
+    {
+        var module = new Dictionary<int, object> { [0] = new FlatBufferWriter.Vector([trainable]) };
+        if (frozen is not null)
+        {
+            module[1] = new FlatBufferWriter.Vector([frozen]);
+        }
+        var fields = new Dictionary<int, object>
+        {
+            [0] = FlatBufferWriter.Int32(3),
+            [1] = new FlatBufferWriter.Table(module),
+        };
+        if (group is not null)
+        {
+            fields[2] = new FlatBufferWriter.Vector([group]);
+        }
+        if (properties is not null)
+        {
+            fields[3] = properties;
+        }
+        return new FlatBufferWriter.Table(fields);
+    }
+
+    // ort.fbs Tensor: name 0, doc_string 1, dims 2, data_type 3 (FLOAT = 1), raw_data 4.
+    private static FlatBufferWriter.Table Tensor(string name, long[] dims, float[] data) => new(new Dictionary<int, object>
+    {
+        [0] = new FlatBufferWriter.Str(name),
+        [2] = FlatBufferWriter.Int64s(dims),
+        [3] = FlatBufferWriter.Int32(1),
+        [4] = FlatBufferWriter.Floats(data),
+    });
+
+    private static FlatBufferWriter.Table Property(FlatBufferWriter.Str name, object value) =>
+        new(new Dictionary<int, object> { [0] = name, [1] = value });
 }

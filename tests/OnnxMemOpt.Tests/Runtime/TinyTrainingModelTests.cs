@@ -66,6 +66,42 @@ public sealed class TinyTrainingModelTests : IDisposable
     }
 
     [Fact]
+    public void OptimizerStateFromTheCheckpointContinuesTraining()
+    {
+        // A checkpoint saved by ORT after 7 optimizer steps: AdamW continues at step 8 with its moments and rate.
+        float[] m = [0.1f, -0.2f, 0.3f];
+        float[] v = [0.01f, 0.02f, 0.03f];
+        OrtCheckpoint plain = Checkpoint();
+        var checkpoint = new OrtCheckpoint
+        {
+            Version = 1,
+            TrainableParameters = plain.TrainableParameters,
+            FrozenParameters = [],
+            OptimizerGroups = [new OptimizerGroupState("group0", 7, 0.25f, [new ParameterMoments("w", [
+                new CheckpointTensor("momentum0", [Features], (float[])m.Clone()),
+                new CheckpointTensor("momentum1", [Features], (float[])v.Clone())])])],
+            Properties = CheckpointProperties.Empty,
+        };
+        string path = Path.Combine(_folder, "resume.onnx");
+        File.WriteAllBytes(path, BuildModel(false));
+        var settings = new AdamWSettings { AdamMode = 1, WeightDecay = 0 };
+        using var trainer = new Trainer(TrainingArtifacts.Create(path, checkpoint, "in-memory", settings), new TrainerOptions { IntraOpThreads = 1 });
+        Assert.Equal(7, trainer.OptimizerStepCount);
+        Assert.Equal(0.25f, trainer.CurrentLearningRate);
+        Assert.Equal(m, trainer.Parameters["w"].FirstMoments.ToArray());
+
+        float[] x = [1, 2, 3, 4, 5, 6];
+        using TrainingBatch batch = new TrainingBatch().Add("x", x, 2, Features);
+        trainer.Step(batch);
+        trainer.OptimizerStep();
+
+        float[] expected = (float[])InitialWeights.Clone();
+        new AdamW(settings).Update(expected, ColumnSums(x), m, v, 0.25f, 8);
+        Assert.Equal(expected, trainer.Parameters["w"].Values.ToArray());
+        Assert.Equal(8, trainer.OptimizerStepCount);
+    }
+
+    [Fact]
     public void FrozenParametersAreBoundButNeverUpdated()
     {
         // loss = Σ (x·w + b) with b frozen: b is a graph input without a gradient buffer.
