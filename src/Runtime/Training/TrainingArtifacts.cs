@@ -59,7 +59,8 @@ public sealed class TrainingArtifacts
     }
 
     /// <summary>
-    /// Loads the artifacts around <paramref name="trainingModelPath"/>. Unless given: the checkpoint is
+    /// Loads the artifacts around <paramref name="trainingModelPath"/> (the model, or its folder when it
+    /// is named training_model.onnx). Unless given: the checkpoint is
     /// the file named <c>checkpoint</c> or <c>*.ckpt</c> in the model's folder, the eval model is
     /// <c>eval_model.onnx</c>, and the optimizer model is <c>optimizer_model.onnx</c> or else the one
     /// other model in the folder that holds an AdamWOptimizer node.
@@ -68,6 +69,11 @@ public sealed class TrainingArtifacts
         string? optimizerModelPath = null, string? evalModelPath = null)
     {
         ArgumentNullException.ThrowIfNull(trainingModelPath);
+        if (Directory.Exists(trainingModelPath))
+        {
+            // An artifact folder: ORT's generator names the training graph training_model.onnx.
+            trainingModelPath = Path.Combine(trainingModelPath, "training_model.onnx");
+        }
         RequireFile(trainingModelPath);
         string folder = Path.GetDirectoryName(Path.GetFullPath(trainingModelPath))!;
         string checkpointFile = OrtCheckpointReader.ResolveFile(checkpointPath ?? folder);

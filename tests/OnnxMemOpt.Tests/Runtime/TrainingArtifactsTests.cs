@@ -33,6 +33,7 @@ public sealed class TrainingArtifactsTests
     public void LoraArtifactsHaveAPredictionOutputBesideTheLoss()
     {
         TrainingArtifacts artifacts = ArtifactData.Lora();
+        Assert.Equal(artifacts.TrainingModelPath, TrainingArtifacts.Load(Path.GetDirectoryName(artifacts.TrainingModelPath)!).TrainingModelPath);
         Assert.EndsWith("optimizer_model.onnx", artifacts.OptimizerModelPath, StringComparison.Ordinal);
         Assert.Equal(["input", "target"], artifacts.Layout.UserInputs.Select(i => i.Name));
         Assert.Equal(["output"], artifacts.Layout.OtherOutputs);
