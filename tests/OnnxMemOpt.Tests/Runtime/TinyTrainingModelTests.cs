@@ -102,6 +102,22 @@ public sealed class TinyTrainingModelTests : IDisposable
     }
 
     [Fact]
+    public void GradientCheckAgreesOnALinearLossAndRestoresTheParameters()
+    {
+        using var trainer = new Trainer(Artifacts(false), new TrainerOptions { IntraOpThreads = 1 });
+        float[] x = [1, 2, 3, 4, 5, 6];
+        using TrainingBatch batch = new TrainingBatch().Add("x", x, 2, Features);
+        GradientCheckReport report = GradientCheck.Run(trainer, batch, samples: 3, step: 0.25f);
+
+        // The loss is linear in w, so the difference quotient equals the column sums up to rounding.
+        Assert.Equal(3, report.Samples.Count);
+        Assert.Equal(ColumnSums(x).OrderDescending(), report.Samples.Select(s => s.Graph));
+        Assert.True(report.WorstRelativeError < 1e-5, $"worst {report.WorstRelativeError}");
+        Assert.Equal(InitialWeights, trainer.Parameters["w"].Values.ToArray());
+        Assert.Equal(ColumnSums(x), trainer.Parameters["w"].Gradients.ToArray());
+    }
+
+    [Fact]
     public void FrozenParametersAreBoundButNeverUpdated()
     {
         // loss = Σ (x·w + b) with b frozen: b is a graph input without a gradient buffer.
