@@ -205,6 +205,9 @@ enum class Arity { kRequired, kOptional, kVariadic };
 struct IoSpec {
   ONNXTensorElementDataType type;
   Arity arity = Arity::kRequired;
+  // A small input the kernel reads on the host (a flag, a ratio): ONNX Runtime then keeps it in
+  // CPU memory even when the op runs on CUDA. Irrelevant for CPU ops.
+  bool on_host = false;
 };
 
 template <typename T>
@@ -218,6 +221,10 @@ IoSpec Opt() {
 template <typename T>
 IoSpec Var() {
   return {Element<T>::kType, Arity::kVariadic};
+}
+template <typename T>
+IoSpec OptHost() {
+  return {Element<T>::kType, Arity::kOptional, true};
 }
 
 // One overload of one op: ONNX Runtime builds a single schema per name from all overloads and
@@ -276,6 +283,9 @@ class TrainingOp : public Ort::CustomOpBase<TrainingOp, TrainingKernel, /*WithSt
   }
   OrtCustomOpInputOutputCharacteristic GetOutputCharacteristic(size_t index) const {
     return Characteristic(spec_.outputs.at(index).arity);
+  }
+  OrtMemType GetInputMemoryType(size_t index) const {
+    return spec_.inputs.at(index).on_host ? OrtMemTypeCPUInput : OrtMemTypeDefault;
   }
   int GetVariadicInputMinArity() const { return spec_.variadic_min_arity; }
   bool GetVariadicInputHomogeneity() const { return true; }
