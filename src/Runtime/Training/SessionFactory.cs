@@ -1,0 +1,36 @@
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using OnnxMemOpt.Onnx.Proto;
+
+namespace OnnxMemOpt.Runtime.Training;
+
+/// <summary>Creates the trainer's ONNX Runtime sessions.</summary>
+internal static class SessionFactory
+{
+    private const string MicrosoftDomain = "com.microsoft";
+
+    /// <summary>
+    /// Opens <paramref name="modelPath"/>. WHY the opset patch: the custom-op library registers a
+    /// custom domain named com.microsoft (for the training kernels). ONNX Runtime's graph fusions
+    /// (e.g. Gemm + Relu → FusedGemm) insert com.microsoft nodes, and in a model that does not import
+    /// com.microsoft those nodes then resolve to opset version -1 against the custom domain and the
+    /// session fails ("com.microsoft:FusedGemm(-1) is not a registered function/op"). Adding the
+    /// import (version 1, the only one) in memory fixes that without touching the file; models that
+    /// already import it are opened from their path unchanged.
+    /// </summary>
+    public static InferenceSession Open(string modelPath, TrainerOptions options)
+    {
+        using SessionOptions sessionOptions = options.CreateSessionOptions();
+        if (!options.RegisterCustomOps)
+        {
+            return new InferenceSession(modelPath, sessionOptions);
+        }
+        ModelProto model = TrainingModelLayout.ReadModel(modelPath);
+        if (model.OpsetImport.Any(o => o.Domain == MicrosoftDomain))
+        {
+            return new InferenceSession(modelPath, sessionOptions);
+        }
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = MicrosoftDomain, Version = 1 });
+        return new InferenceSession(model.ToByteArray(), sessionOptions);
+    }
+}

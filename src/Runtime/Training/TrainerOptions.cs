@@ -1,0 +1,36 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace OnnxMemOpt.Runtime.Training;
+
+/// <summary>Session and optimizer settings of a <see cref="Trainer"/>.</summary>
+public sealed record TrainerOptions
+{
+    /// <summary>ONNX Runtime's default learning rate for on-device training when the checkpoint has none (as torch's AdamW).</summary>
+    public const float DefaultLearningRate = 1e-3f;
+
+    /// <summary>Intra-op threads; 0 lets ONNX Runtime choose.</summary>
+    public int IntraOpThreads { get; init; }
+
+    public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
+
+    /// <summary>The CPU arena must stay on for <see cref="Memory.PeakMemory"/> to report anything.</summary>
+    public bool EnableCpuMemArena { get; init; } = true;
+
+    /// <summary>Constant learning rate; null: the checkpoint's initial learning rate, else <see cref="DefaultLearningRate"/>.</summary>
+    public float? LearningRate { get; init; }
+
+    /// <summary>Overrides <see cref="LearningRate"/> with a per-step schedule.</summary>
+    public ILearningRateSchedule? Schedule { get; init; }
+
+    /// <summary>Registers the project's custom-op library (which provides the com.microsoft training kernels).</summary>
+    public bool RegisterCustomOps { get; init; } = true;
+
+    internal SessionOptions CreateSessionOptions()
+    {
+        SessionOptions options = RegisterCustomOps ? CustomOps.CustomOpLibrary.CreateSessionOptions() : new SessionOptions();
+        options.IntraOpNumThreads = IntraOpThreads;
+        options.GraphOptimizationLevel = OptimizationLevel;
+        options.EnableCpuMemArena = EnableCpuMemArena;
+        return options;
+    }
+}
