@@ -254,7 +254,9 @@ public sealed class OnnxGraph
 
     public void AddInitializer(TensorProto tensor)
     {
-        if (!_usedNames.Add(tensor.Name) && !_initializers.ContainsKey(tensor.Name))
+        // A name reserved by UniqueName is fine; one that already names a value is not.
+        _usedNames.Add(tensor.Name);
+        if (_initializers.ContainsKey(tensor.Name) || _producers.ContainsKey(tensor.Name) || IsGraphInput(tensor.Name))
         {
             throw new InvalidOperationException($"name '{tensor.Name}' is already used");
         }
