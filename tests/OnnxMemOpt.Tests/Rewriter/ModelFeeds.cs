@@ -13,8 +13,8 @@ internal static class ModelFeeds
 {
     public const int SymbolicSize = 3;
 
-    /// <summary>Random feeds for every graph input that is not an initializer; ints are drawn in [0, intBound(name)).</summary>
-    public static List<NamedOnnxValue> Random(ModelProto model, int seed, Func<string, int>? intBound = null)
+    /// <summary>Random feeds for every graph input that is not an initializer: floats uniform in ±3·scale(name), ints in [0, intBound(name)).</summary>
+    public static List<NamedOnnxValue> Random(ModelProto model, int seed, Func<string, int>? intBound = null, Func<string, double>? scale = null)
     {
         var random = new Random(seed);
         var initializers = model.Graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
@@ -27,7 +27,8 @@ internal static class ModelFeeds
             switch ((TensorProto.Types.DataType)tensorType.ElemType)
             {
                 case TensorProto.Types.DataType.Float:
-                    feeds.Add(NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<float>(Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 6 - 3)).ToArray(), dims)));
+                    double s = scale?.Invoke(input.Name) ?? 1.0;
+                    feeds.Add(NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<float>(Enumerable.Range(0, count).Select(_ => (float)(s * (random.NextDouble() * 6 - 3))).ToArray(), dims)));
                     break;
                 case TensorProto.Types.DataType.Float16:
                     feeds.Add(NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<Float16>(Enumerable.Range(0, count).Select(_ => (Float16)(float)(random.NextDouble() * 6 - 3)).ToArray(), dims)));
