@@ -25,7 +25,7 @@ public static class TrainingGraphs
     public static ModelProto Build(Norm norm, Activation activation, bool trainableAffine)
     {
         var model = new TinyModel()
-            .Input("X", F, Rows, Width)
+            .Input("X_in", F, Rows, Width)
             .Input("W1", F, Width, Hidden)
             .Input("W2", F, Hidden, Outputs)
             .Input("out_grad", F, Rows, Outputs);
@@ -42,7 +42,8 @@ public static class TrainingGraphs
             if (norm == Norm.LayerNorm) model.Initializer(FloatTensor("beta", [Width], Values(Width, 0.0)));
         }
 
-        // Forward.
+        // Forward. X is computed (as a norm's input is in a real model), so it counts as an activation.
+        model.Node("Identity", ["X_in"], ["X"]);
         if (norm == Norm.LayerNorm)
         {
             model.Node("LayerNormalization", ["X", "gamma", "beta"], ["Y", "mean", "inv_std"], "", Attr("axis", -1L), Attr("epsilon", 1e-5f));
