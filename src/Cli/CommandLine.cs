@@ -57,6 +57,7 @@ internal static class CommandLine
     [
         InspectCommand.Create(io),
         RewriteCommand.Create(io),
+        FuseCommand.Create(io),
     ];
 }
 
