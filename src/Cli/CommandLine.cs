@@ -58,6 +58,7 @@ internal static class CommandLine
         InspectCommand.Create(io),
         RewriteCommand.Create(io),
         FuseCommand.Create(io),
+        VerifyCommand.Create(io),
     ];
 }
 
