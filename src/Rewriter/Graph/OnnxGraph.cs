@@ -182,6 +182,52 @@ public sealed class OnnxGraph
         Proto.Node.Remove(node.Proto);
     }
 
+    /// <summary>
+    /// Replaces <paramref name="oldNodes"/> by <paramref name="replacements"/> in one edit, in place:
+    /// the replacements take the file position of the earliest old node, so the execution order
+    /// (which follows file order among ready nodes) keeps them where the old ones ran. They may
+    /// produce the old nodes' output names again (readers and graph outputs keep their names); any
+    /// old output that nothing produces afterwards must be unread.
+    /// </summary>
+    public IReadOnlyList<OnnxNode> ReplaceNodes(IReadOnlyCollection<OnnxNode> oldNodes, IEnumerable<NodeProto> replacements)
+    {
+        int position = oldNodes.Count == 0 ? _nodes.Count : oldNodes.Min(n => _nodes.IndexOf(n));
+        foreach (OnnxNode node in oldNodes)
+        {
+            Unindex(node);
+            _nodes.Remove(node);
+            Proto.Node.Remove(node.Proto);
+        }
+        var added = InsertNodes(Math.Min(position, _nodes.Count), replacements);
+        foreach (string output in oldNodes.SelectMany(n => n.Outputs))
+        {
+            if (output.Length > 0 && Producer(output) is null && (Consumers(output).Count > 0 || IsGraphOutput(output)))
+            {
+                throw new InvalidOperationException($"value '{output}' is still read but no replacement produces it");
+            }
+        }
+        return added;
+    }
+
+    /// <summary>Adds nodes just before <paramref name="anchor"/> in file order (e.g. a recomputation before its first reader).</summary>
+    public IReadOnlyList<OnnxNode> InsertNodesBefore(OnnxNode anchor, IEnumerable<NodeProto> nodes) =>
+        InsertNodes(Math.Max(_nodes.IndexOf(anchor), 0), nodes);
+
+    private List<OnnxNode> InsertNodes(int position, IEnumerable<NodeProto> nodes)
+    {
+        var added = new List<OnnxNode>();
+        foreach (NodeProto proto in nodes)
+        {
+            OnnxNode node = AddNode(proto);
+            _nodes.RemoveAt(_nodes.Count - 1);
+            Proto.Node.RemoveAt(Proto.Node.Count - 1);
+            _nodes.Insert(position + added.Count, node);
+            Proto.Node.Insert(position + added.Count, proto);
+            added.Add(node);
+        }
+        return added;
+    }
+
     /// <summary>Removes nodes whose outputs are all unread (and not graph outputs), repeatedly.</summary>
     public int RemoveDeadNodes()
     {
@@ -230,7 +276,9 @@ public sealed class OnnxGraph
 
     public void AddInitializer(TensorProto tensor)
     {
-        if (!_usedNames.Add(tensor.Name) && !_initializers.ContainsKey(tensor.Name))
+        // A name reserved by UniqueName is fine; one that already names a value is not.
+        _usedNames.Add(tensor.Name);
+        if (_initializers.ContainsKey(tensor.Name) || _producers.ContainsKey(tensor.Name) || IsGraphInput(tensor.Name))
         {
             throw new InvalidOperationException($"name '{tensor.Name}' is already used");
         }

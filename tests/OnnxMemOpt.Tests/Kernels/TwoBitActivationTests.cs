@@ -129,9 +129,9 @@ public class TwoBitActivationTests
     public void GradientRejectsCodeOfWrongLength()
     {
         var model = new Support.TinyModel()
-            .Input("dY", Onnx.Proto.TensorProto.Types.DataType.Float, 10)
-            .Input("Code", Onnx.Proto.TensorProto.Types.DataType.Uint8, 2)
-            .OutputUnshaped("dX", Onnx.Proto.TensorProto.Types.DataType.Float)
+            .Input("dY", OnnxMemOpt.Onnx.Proto.TensorProto.Types.DataType.Float, 10)
+            .Input("Code", OnnxMemOpt.Onnx.Proto.TensorProto.Types.DataType.Uint8, 2)
+            .OutputUnshaped("dX", OnnxMemOpt.Onnx.Proto.TensorProto.Types.DataType.Float)
             .Node("ReGelu2Grad", ["dY", "Code"], ["dX"], CustomOps.CustomOpLibrary.Domain);
         using var runner = new KernelRunner(model);
         var error = Assert.Throws<OnnxRuntimeException>(() => runner.Run(

@@ -10,7 +10,7 @@ namespace OnnxMemOpt.Tests.TrainingOps;
 /// </summary>
 public class ParallelExecutionTests
 {
-    private static void AssertSameOnOneAndFourThreads(string op, IReadOnlyList<Feed> inputs, (string, DataType)[] outputs, params Onnx.Proto.AttributeProto[] attributes)
+    private static void AssertSameOnOneAndFourThreads(string op, IReadOnlyList<Feed> inputs, (string, DataType)[] outputs, params OnnxMemOpt.Onnx.Proto.AttributeProto[] attributes)
     {
         var single = OpHarness.RunWithThreads(1, op, inputs, outputs, OpHarness.Microsoft, 17, attributes);
         var parallel = OpHarness.RunWithThreads(4, op, inputs, outputs, OpHarness.Microsoft, 17, attributes);
