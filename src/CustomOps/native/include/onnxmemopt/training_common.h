@@ -1,0 +1,495 @@
+// Shared helpers for the ONNX Runtime training ops (domain com.microsoft) that the stock inference
+// runtime lacks: element-type traits, a data-driven OrtCustomOp whose signature (types, optional and
+// variadic inputs) mirrors training_op_defs.cc, attribute readers with schema defaults, shape
+// helpers and a chunked ParallelFor over the session's intra-op thread pool.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "onnxmemopt/registry.h"
+#include "onnxruntime_cxx_api.h"
+
+namespace onnxmemopt::training {
+
+// ---------------------------------------------------------------------------------------------
+// Element types
+// ---------------------------------------------------------------------------------------------
+
+// Maps a C++ storage type to its ONNX element type and to the type its arithmetic runs in:
+// half-precision types compute in float (as ONNX Runtime's CPU kernels do), double in double.
+template <typename T>
+struct Element;
+
+template <>
+struct Element<float> {
+  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  using Compute = float;
+  static float Load(float v) { return v; }
+  static float Store(float v) { return v; }
+};
+template <>
+struct Element<double> {
+  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE;
+  using Compute = double;
+  static double Load(double v) { return v; }
+  static double Store(double v) { return v; }
+};
+template <>
+struct Element<Ort::Float16_t> {
+  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
+  using Compute = float;
+  static float Load(Ort::Float16_t v) { return v.ToFloat(); }
+  static Ort::Float16_t Store(float v) { return Ort::Float16_t(v); }
+};
+template <>
+struct Element<Ort::BFloat16_t> {
+  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16;
+  using Compute = float;
+  static float Load(Ort::BFloat16_t v) { return v.ToFloat(); }
+  static Ort::BFloat16_t Store(float v) { return Ort::BFloat16_t(v); }
+};
+template <>
+struct Element<int64_t> {
+  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
+  using Compute = int64_t;
+  static int64_t Load(int64_t v) { return v; }
+  static int64_t Store(int64_t v) { return v; }
+};
+template <>
+struct Element<int32_t> {
+  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
+  using Compute = int64_t;
+  static int64_t Load(int32_t v) { return v; }
+  static int32_t Store(int64_t v) { return static_cast<int32_t>(v); }
+};
+template <>
+struct Element<bool> {
+  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL;
+  using Compute = bool;
+  static bool Load(bool v) { return v; }
+  static bool Store(bool v) { return v; }
+};
+template <>
+struct Element<int8_t> {
+  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8;
+  using Compute = int64_t;
+  static int64_t Load(int8_t v) { return v; }
+  static int8_t Store(int64_t v) { return static_cast<int8_t>(v); }
+};
+template <>
+struct Element<uint8_t> {
+  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8;
+  using Compute = int64_t;
+  static int64_t Load(uint8_t v) { return v; }
+  static uint8_t Store(int64_t v) { return static_cast<uint8_t>(v); }
+};
+
+template <typename T>
+using ComputeOf = typename Element<T>::Compute;
+
+// Reductions (norm statistics, softmax sums, losses) accumulate in double whatever the storage
+// type: rows are short enough that the cost is negligible and float32 results then round once.
+using Accumulator = double;
+
+template <typename T>
+struct TypeTag {
+  using type = T;
+};
+
+// Floating storage types most training ops accept (tensor(float16|float|double|bfloat16)).
+#define ONNXMEMOPT_FLOAT_TYPES float, double, Ort::Float16_t, Ort::BFloat16_t
+
+// ---------------------------------------------------------------------------------------------
+// Op signature and kernel plumbing
+// ---------------------------------------------------------------------------------------------
+
+enum class Arity { kRequired, kOptional, kVariadic };
+
+struct IoSpec {
+  ONNXTensorElementDataType type;
+  Arity arity = Arity::kRequired;
+};
+
+template <typename T>
+IoSpec Req() {
+  return {Element<T>::kType, Arity::kRequired};
+}
+template <typename T>
+IoSpec Opt() {
+  return {Element<T>::kType, Arity::kOptional};
+}
+template <typename T>
+IoSpec Var() {
+  return {Element<T>::kType, Arity::kVariadic};
+}
+
+// One overload of one op: ONNX Runtime builds a single schema per name from all overloads and
+// picks the overload whose declared types match the node, so each (T, U, ...) combination the
+// schema allows is registered as its own OpSpec.
+struct OpSpec {
+  std::string name;
+  std::vector<IoSpec> inputs;
+  std::vector<IoSpec> outputs;
+  int variadic_min_arity = 1;
+};
+
+// A kernel instance: created once per node; Compute runs on every Run.
+class TrainingKernel {
+ public:
+  virtual ~TrainingKernel() = default;
+  virtual void Compute(Ort::KernelContext& context) = 0;
+
+  // Exceptions never cross the C boundary: they become an OrtStatus the session reports.
+  OrtStatusPtr ComputeV2(OrtKernelContext* raw_context) noexcept {
+    try {
+      Ort::KernelContext context(raw_context);
+      Compute(context);
+      return nullptr;
+    } catch (const Ort::Exception& e) {
+      return Ort::GetApi().CreateStatus(e.GetOrtErrorCode(), e.what());
+    } catch (const std::exception& e) {
+      return Ort::GetApi().CreateStatus(ORT_RUNTIME_EXCEPTION, e.what());
+    }
+  }
+};
+
+using KernelFactory = std::function<std::unique_ptr<TrainingKernel>(const OrtKernelInfo*)>;
+
+// The library asks ONNX Runtime for API 17 (see register.cc) so that it also loads into ONNX
+// Runtime Training 1.19.2; ONNX Runtime refuses custom ops whose version exceeds its own API
+// version, so the ops declare 17 too (17 already has ComputeV2, optional/variadic I/O and
+// KernelContext::ParallelFor).
+inline constexpr uint32_t kTrainingOpApiVersion = 17;
+
+class TrainingOp : public Ort::CustomOpBase<TrainingOp, TrainingKernel, /*WithStatus=*/true> {
+ public:
+  TrainingOp(OpSpec spec, KernelFactory factory) : spec_(std::move(spec)), factory_(std::move(factory)) {
+    OrtCustomOp::version = kTrainingOpApiVersion;
+  }
+
+  const char* GetName() const { return spec_.name.c_str(); }
+  size_t GetInputTypeCount() const { return spec_.inputs.size(); }
+  size_t GetOutputTypeCount() const { return spec_.outputs.size(); }
+  ONNXTensorElementDataType GetInputType(size_t index) const { return spec_.inputs.at(index).type; }
+  ONNXTensorElementDataType GetOutputType(size_t index) const { return spec_.outputs.at(index).type; }
+  OrtCustomOpInputOutputCharacteristic GetInputCharacteristic(size_t index) const {
+    return Characteristic(spec_.inputs.at(index).arity);
+  }
+  OrtCustomOpInputOutputCharacteristic GetOutputCharacteristic(size_t index) const {
+    return Characteristic(spec_.outputs.at(index).arity);
+  }
+  int GetVariadicInputMinArity() const { return spec_.variadic_min_arity; }
+  bool GetVariadicInputHomogeneity() const { return true; }
+
+  OrtStatusPtr CreateKernelV2(const OrtApi& api, const OrtKernelInfo* info, void** kernel) const noexcept {
+    try {
+      *kernel = factory_(info).release();
+      return nullptr;
+    } catch (const Ort::Exception& e) {
+      return api.CreateStatus(e.GetOrtErrorCode(), e.what());
+    } catch (const std::exception& e) {
+      return api.CreateStatus(ORT_INVALID_ARGUMENT, e.what());
+    }
+  }
+
+ private:
+  static OrtCustomOpInputOutputCharacteristic Characteristic(Arity arity) {
+    switch (arity) {
+      case Arity::kOptional:
+        return INPUT_OUTPUT_OPTIONAL;
+      case Arity::kVariadic:
+        return INPUT_OUTPUT_VARIADIC;
+      case Arity::kRequired:
+        break;
+    }
+    return INPUT_OUTPUT_REQUIRED;
+  }
+
+  OpSpec spec_;
+  KernelFactory factory_;
+};
+
+inline std::unique_ptr<OrtCustomOp> MakeOp(OpSpec spec, KernelFactory factory) {
+  return std::make_unique<TrainingOp>(std::move(spec), std::move(factory));
+}
+
+// Registers one overload per type in Ts: make(TypeTag<T>{}) returns that overload's OrtCustomOp.
+// Used at namespace scope: `const bool kRegistered = RegisterForEach<float, double>(domain, make);`
+template <typename... Ts, typename Make>
+bool RegisterForEach(const char* domain, Make make) {
+  (OpRegistrar(domain, [make] { return make(TypeTag<Ts>{}); }), ...);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attributes (absent attribute -> the schema's default)
+// ---------------------------------------------------------------------------------------------
+
+inline std::optional<int64_t> OptionalIntAttr(const OrtKernelInfo* info, const char* name) {
+  int64_t value = 0;
+  OrtStatus* status = Ort::GetApi().KernelInfoGetAttribute_int64(info, name, &value);
+  if (status != nullptr) {
+    Ort::GetApi().ReleaseStatus(status);
+    return std::nullopt;
+  }
+  return value;
+}
+
+inline int64_t IntAttr(const OrtKernelInfo* info, const char* name, int64_t fallback) {
+  return OptionalIntAttr(info, name).value_or(fallback);
+}
+
+inline float FloatAttr(const OrtKernelInfo* info, const char* name, float fallback) {
+  float value = 0.0f;
+  OrtStatus* status = Ort::GetApi().KernelInfoGetAttribute_float(info, name, &value);
+  if (status != nullptr) {
+    Ort::GetApi().ReleaseStatus(status);
+    return fallback;
+  }
+  return value;
+}
+
+inline std::string StringAttr(const OrtKernelInfo* info, const char* name, const std::string& fallback) {
+  size_t size = 0;
+  OrtStatus* status = Ort::GetApi().KernelInfoGetAttribute_string(info, name, nullptr, &size);
+  if (status != nullptr) {
+    Ort::GetApi().ReleaseStatus(status);
+    return fallback;
+  }
+  std::string value(size, '\0');
+  Ort::ThrowOnError(Ort::GetApi().KernelInfoGetAttribute_string(info, name, value.data(), &size));
+  value.resize(size > 0 ? size - 1 : 0);  // size counts the terminating NUL
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shapes and inputs
+// ---------------------------------------------------------------------------------------------
+
+using Shape = std::vector<int64_t>;
+
+[[noreturn]] inline void Fail(const std::string& message) { throw std::invalid_argument(message); }
+
+inline void Require(bool condition, const std::string& message) {
+  if (!condition) {
+    Fail(message);
+  }
+}
+
+inline int64_t ElementCount(const Shape& shape) {
+  int64_t count = 1;
+  for (int64_t dim : shape) {
+    count *= dim;
+  }
+  return count;
+}
+
+inline int64_t ProductOf(const Shape& shape, size_t begin, size_t end) {
+  int64_t count = 1;
+  for (size_t i = begin; i < end && i < shape.size(); ++i) {
+    count *= shape[i];
+  }
+  return count;
+}
+
+// Maps an axis in [-rank, rank-1] to [0, rank-1]; anything else is an error, as in ONNX.
+inline int64_t NormalizeAxis(int64_t axis, int64_t rank, const char* op) {
+  if (axis < -rank || axis >= std::max<int64_t>(rank, 1)) {
+    Fail(std::string(op) + ": axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+  }
+  return axis < 0 ? axis + rank : axis;
+}
+
+inline std::string ShapeText(const Shape& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    text += (i == 0 ? "" : ",") + std::to_string(shape[i]);
+  }
+  return text + "]";
+}
+
+// A present input (optional inputs that the node leaves empty read as absent).
+inline bool HasInput(const Ort::KernelContext& context, size_t index) {
+  return index < context.GetInputCount() && context.GetInput(index) != nullptr;
+}
+
+inline Shape ShapeOf(const Ort::ConstValue& value) { return value.GetTensorTypeAndShapeInfo().GetShape(); }
+
+// Reads a one-element tensor (scalar or [1]) of any numeric type as double.
+inline double ScalarAsDouble(const Ort::ConstValue& value, const char* what) {
+  auto info = value.GetTensorTypeAndShapeInfo();
+  Require(info.GetElementCount() == 1, std::string(what) + " must hold exactly one value");
+  switch (info.GetElementType()) {
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
+      return *value.GetTensorData<float>();
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE:
+      return *value.GetTensorData<double>();
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16:
+      return value.GetTensorData<Ort::Float16_t>()->ToFloat();
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16:
+      return value.GetTensorData<Ort::BFloat16_t>()->ToFloat();
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64:
+      return static_cast<double>(*value.GetTensorData<int64_t>());
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:
+      return *value.GetTensorData<int32_t>();
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL:
+      return *value.GetTensorData<bool>() ? 1.0 : 0.0;
+    default:
+      Fail(std::string(what) + " has an unsupported element type");
+  }
+}
+
+// Reads an int32/int64 1-D tensor into int64 values.
+inline std::vector<int64_t> ReadIndexVector(const Ort::ConstValue& value) {
+  auto info = value.GetTensorTypeAndShapeInfo();
+  const size_t count = info.GetElementCount();
+  std::vector<int64_t> out(count);
+  if (info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32) {
+    const int32_t* data = value.GetTensorData<int32_t>();
+    std::copy(data, data + count, out.begin());
+  } else if (info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64) {
+    const int64_t* data = value.GetTensorData<int64_t>();
+    std::copy(data, data + count, out.begin());
+  } else {
+    Fail("index tensor must be int32 or int64");
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parallel loops
+// ---------------------------------------------------------------------------------------------
+
+// Runs body(begin, end) over [0, total) in chunks on the session's intra-op pool. Work under
+// `grain` items stays on the calling thread. The number of chunks depends only on `total` and
+// `grain`, never on the thread count, so chunked reductions are deterministic.
+inline int64_t ChunkCount(int64_t total, int64_t grain, int64_t max_chunks = 64) {
+  if (total <= 0) {
+    return 0;
+  }
+  grain = std::max<int64_t>(grain, 1);
+  return std::clamp<int64_t>((total + grain - 1) / grain, 1, max_chunks);
+}
+
+template <typename Body>
+void ParallelChunks(const Ort::KernelContext& context, int64_t total, int64_t chunks, Body&& body) {
+  if (total <= 0 || chunks <= 0) {
+    return;
+  }
+  auto run_chunk = [&](int64_t chunk) {
+    const int64_t begin = total * chunk / chunks;
+    const int64_t end = total * (chunk + 1) / chunks;
+    if (begin < end) {
+      body(chunk, begin, end);
+    }
+  };
+  if (chunks == 1) {
+    run_chunk(0);
+    return;
+  }
+  using RunChunk = decltype(run_chunk);
+  context.ParallelFor(
+      [](void* data, size_t chunk) { (*static_cast<RunChunk*>(data))(static_cast<int64_t>(chunk)); },
+      static_cast<size_t>(chunks), 0, &run_chunk);
+}
+
+// Elementwise convenience: body(begin, end) over [0, total), about `grain` items per chunk.
+template <typename Body>
+void ParallelRange(const Ort::KernelContext& context, int64_t total, int64_t grain, Body&& body) {
+  ParallelChunks(context, total, ChunkCount(total, grain),
+                 [&](int64_t, int64_t begin, int64_t end) { body(begin, end); });
+}
+
+// Items per chunk for cheap elementwise work (a few flops per element).
+inline constexpr int64_t kElementwiseGrain = 32768;
+
+// ---------------------------------------------------------------------------------------------
+// Pointwise gradients: dX = Fn(dY, X [+ B])
+// ---------------------------------------------------------------------------------------------
+
+// Kernel for the elementwise gradient ops (GeluGrad, ReluGrad, SigmoidGrad, ...). Fn maps
+// (dy, x) in the compute type to dx. With `has_bias`, input 2 is a bias that the forward op added
+// to X along its trailing dimensions (BiasGelu: B has X's last dimension), so x + b is evaluated.
+template <typename T, typename Fn>
+class PointwiseGradKernel final : public TrainingKernel {
+ public:
+  PointwiseGradKernel(const char* op, Fn fn, bool has_bias) : op_(op), fn_(std::move(fn)), has_bias_(has_bias) {}
+
+  void Compute(Ort::KernelContext& context) override {
+    const Ort::ConstValue dy = context.GetInput(0);
+    const Ort::ConstValue x = context.GetInput(1);
+    const Shape dy_shape = ShapeOf(dy);
+    const Shape x_shape = ShapeOf(x);
+    Require(dy_shape == x_shape, std::string(op_) + ": dY " + ShapeText(dy_shape) + " and X " + ShapeText(x_shape) +
+                                     " must have the same shape");
+    const int64_t count = ElementCount(x_shape);
+    auto dx = context.GetOutput(0, x_shape);
+    const T* dy_data = dy.GetTensorData<T>();
+    const T* x_data = x.GetTensorData<T>();
+    T* dx_data = dx.GetTensorMutableData<T>();
+    if (count == 0) {
+      return;
+    }
+    using C = ComputeOf<T>;
+    if (!has_bias_) {
+      ParallelRange(context, count, kElementwiseGrain, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          dx_data[i] = Element<T>::Store(fn_(Element<T>::Load(dy_data[i]), Element<T>::Load(x_data[i])));
+        }
+      });
+      return;
+    }
+    const Ort::ConstValue b = context.GetInput(2);
+    const Shape b_shape = ShapeOf(b);
+    const int64_t width = ElementCount(b_shape);
+    Require(width > 0 && b_shape.size() <= x_shape.size() &&
+                std::equal(b_shape.begin(), b_shape.end(), x_shape.end() - static_cast<std::ptrdiff_t>(b_shape.size())),
+            std::string(op_) + ": bias " + ShapeText(b_shape) + " must match the trailing dimensions of X " +
+                ShapeText(x_shape));
+    const T* b_data = b.GetTensorData<T>();
+    std::vector<C> bias(static_cast<size_t>(width));
+    for (int64_t j = 0; j < width; ++j) {
+      bias[static_cast<size_t>(j)] = Element<T>::Load(b_data[j]);
+    }
+    const int64_t rows = count / width;
+    const int64_t grain_rows = std::max<int64_t>(1, kElementwiseGrain / width);
+    ParallelRange(context, rows, grain_rows, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t offset = r * width;
+        for (int64_t j = 0; j < width; ++j) {
+          const C xv = Element<T>::Load(x_data[offset + j]) + bias[static_cast<size_t>(j)];
+          dx_data[offset + j] = Element<T>::Store(fn_(Element<T>::Load(dy_data[offset + j]), xv));
+        }
+      }
+    });
+  }
+
+ private:
+  const char* op_;
+  Fn fn_;
+  bool has_bias_;
+};
+
+// Spec and op for a pointwise gradient of storage type T: (dY, X[, B]) -> dX, all of type T.
+template <typename T, typename Fn>
+std::unique_ptr<OrtCustomOp> MakePointwiseGradOp(const char* name, bool has_bias, Fn fn) {
+  OpSpec spec{name, {Req<T>(), Req<T>()}, {Req<T>()}};
+  if (has_bias) {
+    spec.inputs.push_back(Req<T>());
+  }
+  return MakeOp(std::move(spec), [name, has_bias, fn](const OrtKernelInfo*) {
+    return std::make_unique<PointwiseGradKernel<T, Fn>>(name, fn, has_bias);
+  });
+}
+
+}  // namespace onnxmemopt::training
