@@ -119,4 +119,38 @@ internal static class ReferenceMath
         }
         return (y, means, invs);
     }
+
+    /// <summary>Softmax cross-entropy with the ONNX conventions: scores [N, C, d...], labels
+    /// [N, d...], optional class weights, optional ignored label; returns the reduced loss ("none"
+    /// gives one value per sample) and log-probabilities.</summary>
+    public static (double[] Loss, double[] LogProb) SoftmaxCrossEntropy(
+        double[] scores, long[] shape, long[] labels, double[]? weights, long? ignoreIndex, string reduction)
+    {
+        long classes = shape[1];
+        long inner = shape.Skip(2).Aggregate(1L, (a, b) => a * b);
+        var swapped = new long[] { shape[0], classes, inner };
+        double[] logProb = Softmax(scores, swapped, axis: 1, singleAxis: true, log: true);
+        var perSample = new double[labels.Length];
+        double divisor = 0;
+        for (int i = 0; i < labels.Length; i++)
+        {
+            if (ignoreIndex == labels[i])
+            {
+                continue;
+            }
+            long n = i / inner;
+            long d = i % inner;
+            double w = weights?[labels[i]] ?? 1;
+            perSample[i] = -logProb[(n * classes + labels[i]) * inner + d] * w;
+            divisor += w;
+        }
+        double total = perSample.Sum();
+        double[] loss = reduction switch
+        {
+            "none" => perSample,
+            "sum" => [total],
+            _ => [divisor != 0 ? total / divisor : total],
+        };
+        return (loss, logProb);
+    }
 }
