@@ -51,7 +51,7 @@ public static class TrainingGraphBuilder
         switch (options.Trainable)
         {
             case TrainableSet.Full:
-                parameters.AddRange(WeightSelection.FullSet(graph, new System.Text.RegularExpressions.Regex(options.FullExclude)));
+                parameters.AddRange(options.Parameters ?? WeightSelection.FullSet(graph, new System.Text.RegularExpressions.Regex(options.FullExclude)));
                 break;
             case TrainableSet.Lora or TrainableSet.LoraFa:
                 adapters = LoraAdapters.Add(graph, options.LoraTargetRegex(), options.LoraRank, options.LoraAlpha, options.Seed);

@@ -56,6 +56,12 @@ public sealed record TrainingGraphOptions
 
     public TrainableSet Trainable { get; init; } = TrainableSet.Full;
 
+    /// <summary>
+    /// With <see cref="TrainableSet.Full"/>: exactly these initializers train instead of the weights
+    /// the heuristic picks (any floating-point initializer may be named, e.g. to check one op's gradient).
+    /// </summary>
+    public IReadOnlyList<string>? Parameters { get; init; }
+
     /// <summary>The forward output the loss (or head) is put on; null means the first graph output.</summary>
     public string? Output { get; init; }
 
