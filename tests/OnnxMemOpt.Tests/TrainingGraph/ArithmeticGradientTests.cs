@@ -8,6 +8,7 @@ namespace OnnxMemOpt.Tests.TrainingGraph;
 public sealed class ArithmeticGradientTests
 {
     private const double Tolerance = 1e-6;
+    private const double Float32Tolerance = 2e-3;
 
     [Theory]
     [InlineData(new long[] { 2, 3, 4 }, new long[] { 4, 5 })]          // linear layer: 3-D activations, 2-D weight
@@ -17,7 +18,7 @@ public sealed class ArithmeticGradientTests
     {
         var m = new TinyModel().Initializer(Random("A", a, 1)).Initializer(Random("B", b, 2))
             .Node("MatMul", ["A", "B"], ["Y"]).OutputUnshaped("Y", F64);
-        Assert.InRange(Run(m, ["A", "B"]).MaxRelErr, 0, Tolerance);
+        AssertWithin(Run(m, ["A", "B"]), Tolerance);
     }
 
     [Theory]
@@ -32,7 +33,7 @@ public sealed class ArithmeticGradientTests
         var m = new TinyModel().Initializer(Random("A", a, 1)).Initializer(Random("B", b, 2)).Initializer(Random("C", c, 3))
             .Node("Gemm", ["A", "B", "C"], ["Y"], "", Attr("transA", transA), Attr("transB", transB), Attr("alpha", 0.7f), Attr("beta", 1.3f))
             .OutputUnshaped("Y", F64);
-        Assert.InRange(Run(m, ["A", "B", "C"]).MaxRelErr, 0, Tolerance);
+        AssertWithin(Run(m, ["A", "B", "C"]), Tolerance);
     }
 
     [Theory]
@@ -49,7 +50,7 @@ public sealed class ArithmeticGradientTests
         // Divisors stay in [0.5, 1.5]: far from the pole at 0.
         var m = new TinyModel().Initializer(Random("A", a, 1)).Initializer(op == "Div" ? Random("B", b, 2, min: 0.5, max: 1.5) : Random("B", b, 2))
             .Node(op, ["A", "B"], ["Y"]).OutputUnshaped("Y", F64);
-        Assert.InRange(Run(m, ["A", "B"]).MaxRelErr, 0, Tolerance);
+        AssertWithin(Run(m, ["A", "B"]), Tolerance);
     }
 
     [Fact]
@@ -57,7 +58,7 @@ public sealed class ArithmeticGradientTests
     {
         var m = new TinyModel().Initializer(Random("A", [2, 3], 1)).Initializer(Random("two", [], 0, min: 2, max: 2))
             .Node("Pow", ["A", "two"], ["Y"]).OutputUnshaped("Y", F64);
-        Assert.InRange(Run(m, ["A"]).MaxRelErr, 0, Tolerance);
+        AssertWithin(Run(m, ["A"]), Tolerance);
     }
 
     [Fact]
@@ -65,7 +66,7 @@ public sealed class ArithmeticGradientTests
     {
         var m = new TinyModel().Initializer(Random("A", [2, 3], 1, min: 0.5, max: 2)).Initializer(Random("B", [3], 2, min: 0.5, max: 3))
             .Node("Pow", ["A", "B"], ["Y"]).OutputUnshaped("Y", F64);
-        Assert.InRange(Run(m, ["A", "B"]).MaxRelErr, 0, Tolerance);
+        AssertWithin(Run(m, ["A", "B"]), Tolerance);
     }
 
     [Theory]
@@ -81,9 +82,12 @@ public sealed class ArithmeticGradientTests
     public void Unary(string op)
     {
         bool positive = op is "Sqrt" or "Log" or "Reciprocal";
-        var m = new TinyModel().Initializer(positive ? Random("X", [2, 3, 4], 1, min: 0.5, max: 2) : Random("X", [2, 3, 4], 1, min: -2, max: 2))
-            .Node(op, ["X"], ["Y"]).OutputUnshaped("Y", F64);
-        Assert.InRange(Run(m, ["X"]).MaxRelErr, 0, Tolerance);
+        // ONNX Runtime's CPU Erf has no float64 kernel: that one is checked in float32.
+        var type = op == "Erf" ? F32 : F64;
+        var m = new TinyModel().Initializer(positive ? Random("X", [2, 3, 4], 1, type, min: 0.5, max: 2) : Random("X", [2, 3, 4], 1, type, min: -2, max: 2))
+            .Node(op, ["X"], ["Y"]);
+        m = type == F32 ? m.WithFloat64Output("Y") : m.OutputUnshaped("Y", type);
+        AssertWithin(Run(m, ["X"]), type == F32 ? Float32Tolerance : Tolerance);
     }
 
     [Fact]
@@ -93,6 +97,6 @@ public sealed class ArithmeticGradientTests
         var m = new TinyModel().Initializer(Random("X", [2, 3], 1)).Initializer(Random("W", [3, 3], 2))
             .Node("MatMul", ["X", "W"], ["P"]).Node("Mul", ["X", "P"], ["Q"]).Node("Add", ["Q", "X"], ["Y"])
             .OutputUnshaped("Y", F64);
-        Assert.InRange(Run(m, ["X", "W"]).MaxRelErr, 0, Tolerance);
+        AssertWithin(Run(m, ["X", "W"]), Tolerance);
     }
 }

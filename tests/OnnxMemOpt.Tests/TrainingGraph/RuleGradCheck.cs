@@ -33,6 +33,22 @@ internal static class RuleGradCheck
         return checker.Check(elements);
     }
 
+    /// <summary>
+    /// Ends a float32 model in a Cast to float64 output, so the MSE loss is summed in float64: only
+    /// the op's own rounding then limits the finite differences, not the loss's.
+    /// </summary>
+    public static TinyModel WithFloat64Output(this TinyModel model, string output) =>
+        model.Node("Cast", [output], [output + "_f64"], "", TinyModel.Attr("to", (long)F64)).OutputUnshaped(output + "_f64", F64);
+
+    /// <summary>Fails, naming the worst element, unless every relative error is within <paramref name="tolerance"/>.</summary>
+    public static void AssertWithin(GradientCheckResult result, double tolerance)
+    {
+        Assert.True(result.Checked > 0, "no element was checked");
+        GradientSample worst = result.Samples.MaxBy(s => s.RelErr)!;
+        Assert.True(worst.RelErr <= tolerance,
+            $"worst relative error {worst.RelErr:E3} > {tolerance:E1} at {worst.Parameter}[{worst.Index}]: graph {worst.Analytic:R}, finite differences {worst.Numeric:R} ({result.Checked} elements)");
+    }
+
     /// <summary>A random initializer; <paramref name="min"/>..<paramref name="max"/> keeps values off kinks and poles.</summary>
     public static TensorProto Random(string name, long[] dims, int seed, TensorProto.Types.DataType type = F64, double min = -1, double max = 1)
     {

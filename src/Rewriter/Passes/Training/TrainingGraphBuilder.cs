@@ -78,7 +78,7 @@ public static class TrainingGraphBuilder
 
         // Reserve the gradient outputs' names before any backward value can take them.
         var gradientNames = parameters.ToDictionary(p => p, p => graph.UniqueName(GradientContext.GradName(p)), StringComparer.Ordinal);
-        (model, IReadOnlyDictionary<string, string?> gradients) = BackwardPass.Run(model, parameters, loss, GradientRules.Default, options.Dims);
+        (model, IReadOnlyDictionary<string, string?> gradients) = BackwardPass.Run(model, parameters, loss, GradientRules.Default, options.Dims, gradientNames.Values);
         graph = model.Graph;
 
         var emit = new GraphEmitter(graph, "Grad/");

@@ -17,7 +17,8 @@ public static class BackwardPass
     /// replaced (when a rule added outputs to a forward node); the returned model is the one to use.
     /// </summary>
     public static (OnnxModel Model, IReadOnlyDictionary<string, string?> Gradients) Run(
-        OnnxModel model, IReadOnlyList<string> parameters, string loss, GradientRules? rules = null, DimBindings? dims = null)
+        OnnxModel model, IReadOnlyList<string> parameters, string loss, GradientRules? rules = null, DimBindings? dims = null,
+        IReadOnlyCollection<string>? reservedNames = null)
     {
         rules ??= GradientRules.Default;
         IReadOnlyDictionary<string, TensorType> types = ShapeInference.Infer(model.Graph, dims);
@@ -35,6 +36,11 @@ public static class BackwardPass
         }
 
         OnnxGraph graph = model.Graph;
+        foreach (string name in reservedNames ?? [])
+        {
+            // Names the caller will give its own values (e.g. the "<param>_grad" outputs).
+            graph.UniqueName(name);
+        }
         IReadOnlyList<OnnxNode> forward = graph.TopologicalOrder();
         var emit = new GraphEmitter(graph, "Grad/");
         var context = new GradientContext(emit, types, needs);

@@ -52,27 +52,42 @@ public sealed class GraphEmitter
     {
         string key = (scalar ? "s:" : "v:") + string.Join(",", values);
         if (_int64Constants.TryGetValue(key, out string? existing)) return existing;
-        string name = Graph.UniqueName(NamePrefix + "const_i64");
         long[] dims = scalar ? [] : [values.Count];
-        Graph.AddInitializer(TensorData.CreateInt64(name, dims, values.ToArray()));
+        long[] data = values.ToArray();
+        string name = AddInitializer(Graph, NamePrefix + "const_i64", n => TensorData.CreateInt64(n, dims, data));
         _int64Constants[key] = name;
         return name;
     }
 
     /// <summary>A scalar initializer of <paramref name="elementType"/> holding <paramref name="value"/>.</summary>
-    public string Scalar(double value, int elementType, string hint = "const")
-    {
-        string name = Graph.UniqueName(NamePrefix + hint);
-        Graph.AddInitializer(TensorData.Create(name, elementType, [], [value]));
-        return name;
-    }
+    public string Scalar(double value, int elementType, string hint = "const") =>
+        AddInitializer(Graph, NamePrefix + hint, n => TensorData.Create(n, elementType, [], [value]));
 
-    /// <summary>An initializer with the given values and shape.</summary>
-    public string Tensor(string hint, int elementType, IReadOnlyList<long> dims, ReadOnlySpan<double> values)
+    /// <summary>An initializer with the given values and shape, named <paramref name="hint"/> when that name is free.</summary>
+    public static string Tensor(OnnxGraph graph, string hint, int elementType, IReadOnlyList<long> dims, double[] values) =>
+        AddInitializer(graph, hint, n => TensorData.Create(n, elementType, dims, values));
+
+    /// <summary>
+    /// Adds an initializer under <paramref name="hint"/>, or hint_1, hint_2, ... when taken.
+    /// (<see cref="OnnxGraph.UniqueName"/> reserves the name it returns, which AddInitializer then
+    /// refuses, so free names are found by trying.)
+    /// </summary>
+    public static string AddInitializer(OnnxGraph graph, string hint, Func<string, TensorProto> create)
     {
-        string name = Graph.UniqueName(hint);
-        Graph.AddInitializer(TensorData.Create(name, elementType, dims, values));
-        return name;
+        for (int i = 0; ; i++)
+        {
+            string name = i == 0 ? hint : $"{hint}_{i}";
+            if (graph.Initializer(name) is not null || graph.Producer(name) is not null || graph.IsGraphInput(name)) continue;
+            try
+            {
+                graph.AddInitializer(create(name));
+                return name;
+            }
+            catch (InvalidOperationException)
+            {
+                // The name is used by a node or a value elsewhere: try the next one.
+            }
+        }
     }
 
     public static AttributeProto Int(string name, long value) =>

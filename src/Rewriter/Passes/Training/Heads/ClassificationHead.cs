@@ -41,10 +41,8 @@ public static class ClassificationHead
         }
         var random = new SeededUniform(seed);
         double bound = 1.0 / Math.Sqrt(hidden);
-        string weight = graph.UniqueName(WeightName);
-        string bias = graph.UniqueName(BiasName);
-        graph.AddInitializer(TensorData.Create(weight, type.ElementType, [hidden, head.Classes], random.Next(hidden * head.Classes, bound)));
-        graph.AddInitializer(TensorData.Create(bias, type.ElementType, [head.Classes], random.Next(head.Classes, bound)));
+        string weight = GraphEmitter.Tensor(graph, WeightName, type.ElementType, [hidden, head.Classes], random.Next(hidden * head.Classes, bound));
+        string bias = GraphEmitter.Tensor(graph, BiasName, type.ElementType, [head.Classes], random.Next(head.Classes, bound));
         string product = emit.Op("MatMul", [pooled, weight], "head_matmul");
         string logits = emit.Op("Add", [product, bias], "logits");
         return (logits, [weight, bias]);

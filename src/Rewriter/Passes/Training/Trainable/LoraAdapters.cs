@@ -33,10 +33,8 @@ public static class LoraAdapters
                 throw new UnsupportedModelException(graph.Model.FileName, $"LoRA target '{node.Label}' writes graph output '{y}'; adapt a layer inside the graph", node.Label);
             }
             int type = tensor.DataType;
-            string a = graph.UniqueName(weight + ".lora_A");
-            string b = graph.UniqueName(weight + ".lora_B");
-            graph.AddInitializer(TensorData.Create(a, type, [inDim, rank], random.Next(inDim * rank, 1.0 / Math.Sqrt(inDim))));
-            graph.AddInitializer(TensorData.Create(b, type, [rank, outDim], new double[rank * outDim]));
+            string a = GraphEmitter.Tensor(graph, weight + ".lora_A", type, [inDim, rank], random.Next(inDim * rank, 1.0 / Math.Sqrt(inDim)));
+            string b = GraphEmitter.Tensor(graph, weight + ".lora_B", type, [rank, outDim], new double[rank * outDim]);
 
             var readers = graph.Consumers(y).Distinct().ToList();
             string xa = emit.Op("MatMul", [node.Input(0)!, a], y + "_lora_xa");
