@@ -46,7 +46,7 @@ internal static class RuleGradCheck
         Assert.True(result.Checked > 0, "no element was checked");
         GradientSample worst = result.Samples.MaxBy(s => s.RelErr)!;
         Assert.True(worst.RelErr <= tolerance,
-            $"worst relative error {worst.RelErr:E3} > {tolerance:E1} at {worst.Parameter}[{worst.Index}]: graph {worst.Analytic:R}, finite differences {worst.Numeric:R} ({result.Checked} elements)");
+            $"worst relative error {worst.RelErr:E3} > {tolerance:E1} at {worst.Parameter}[{worst.Index}]: graph {worst.Analytic:R}, finite differences {worst.Numeric:R} ({result.Checked} elements: {string.Join("; ", result.Samples.Select(s => $"{s.Parameter}[{s.Index}] {s.Analytic:E4}/{s.Numeric:E4}"))})");
     }
 
     /// <summary>A random initializer; <paramref name="min"/>..<paramref name="max"/> keeps values off kinks and poles.</summary>

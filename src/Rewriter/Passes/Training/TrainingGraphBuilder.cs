@@ -8,7 +8,7 @@ using OnnxMemOpt.Graph;
 namespace OnnxMemOpt.Passes.Training;
 
 /// <summary>What <see cref="TrainingGraphBuilder"/> built, besides the model itself.</summary>
-public sealed record TrainingGraph(
+public sealed record TrainingGraphResult(
     OnnxModel Model,
     string Loss,
     IReadOnlyList<string> Parameters,
@@ -29,7 +29,7 @@ public static class TrainingGraphBuilder
 {
     public static OnnxModel Build(OnnxModel forward, TrainingGraphOptions options) => BuildWithReport(forward, options).Model;
 
-    public static TrainingGraph BuildWithReport(OnnxModel forward, TrainingGraphOptions options)
+    public static TrainingGraphResult BuildWithReport(OnnxModel forward, TrainingGraphOptions options)
     {
         ModelProto proto = forward.Proto.Clone();
         OnnxModel model = OnnxModel.FromProto(proto, forward.FileName, forward.BaseDirectory, forward.Limits);
@@ -103,7 +103,7 @@ public static class TrainingGraphBuilder
         }
         graph.SortNodes();
         RemoveUnusedInitializers(graph);
-        return new TrainingGraph(model, loss, parameters, parameters.Select(p => gradientNames[p]).ToList(), missing, adapters);
+        return new TrainingGraphResult(model, loss, parameters, parameters.Select(p => gradientNames[p]).ToList(), missing, adapters);
     }
 
     /// <summary>Parameters become graph inputs (after the user inputs) whose initializers hold the initial values.</summary>

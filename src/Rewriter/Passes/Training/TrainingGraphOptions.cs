@@ -73,8 +73,9 @@ public sealed record TrainingGraphOptions
     public double LoraAlpha { get; init; } = 16;
 
     /// <summary>
-    /// Which MatMul/Gemm layers get adapters: matched against the weight initializer's name and the
-    /// node's name (exporters often give weights anonymous names but keep module paths in node names).
+    /// Which MatMul/Gemm layers get adapters: a regex matched against the weight initializer's name,
+    /// the node's name and the name of a bias added right after the product (exporters often name
+    /// weights anonymously but keep the module path on the bias or the node).
     /// </summary>
     public string LoraTargets { get; init; } = ".*";
 

@@ -26,7 +26,7 @@ public static class LoraAdapters
         foreach (OnnxNode node in graph.TopologicalOrder())
         {
             if (Target(graph, node) is not var (weight, tensor, inDim, outDim)) continue;
-            if (!targets.IsMatch(weight) && !targets.IsMatch(node.Name)) continue;
+            if (!LayerNames(graph, node, weight).Any(targets.IsMatch)) continue;
             string y = node.Outputs[0];
             if (graph.IsGraphOutput(y))
             {
@@ -52,6 +52,25 @@ public static class LoraAdapters
         }
         graph.SortNodes();
         return adapters;
+    }
+
+    /// <summary>
+    /// Names that identify the layer: the weight's, the node's, and the bias initializer of an Add
+    /// right after it. Exporters often name weights anonymously (onnx::MatMul_123) and nodes by
+    /// number, but keep the module path on the bias (encoder.layer.0.attention.self.query.bias).
+    /// </summary>
+    private static IEnumerable<string> LayerNames(OnnxGraph graph, OnnxNode node, string weight)
+    {
+        yield return weight;
+        if (node.Name.Length > 0) yield return node.Name;
+        foreach (OnnxNode consumer in graph.Consumers(node.Outputs[0]))
+        {
+            if (!consumer.Is("Add")) continue;
+            foreach (string input in consumer.Inputs)
+            {
+                if (input != node.Outputs[0] && graph.ConstantTensor(input) is not null) yield return input;
+            }
+        }
     }
 
     /// <summary>The weight a node multiplies by, with its in/out sizes, when the node can carry an adapter.</summary>
