@@ -182,6 +182,30 @@ public sealed class OnnxGraph
         Proto.Node.Remove(node.Proto);
     }
 
+    /// <summary>
+    /// Replaces <paramref name="oldNodes"/> by <paramref name="replacements"/> in one edit: the
+    /// replacements may produce the old nodes' output names again (so readers and graph outputs keep
+    /// their names); any old output that nothing produces afterwards must be unread.
+    /// </summary>
+    public IReadOnlyList<OnnxNode> ReplaceNodes(IReadOnlyCollection<OnnxNode> oldNodes, IEnumerable<NodeProto> replacements)
+    {
+        foreach (OnnxNode node in oldNodes)
+        {
+            Unindex(node);
+            _nodes.Remove(node);
+            Proto.Node.Remove(node.Proto);
+        }
+        var added = replacements.Select(AddNode).ToList();
+        foreach (string output in oldNodes.SelectMany(n => n.Outputs))
+        {
+            if (output.Length > 0 && Producer(output) is null && (Consumers(output).Count > 0 || IsGraphOutput(output)))
+            {
+                throw new InvalidOperationException($"value '{output}' is still read but no replacement produces it");
+            }
+        }
+        return added;
+    }
+
     /// <summary>Removes nodes whose outputs are all unread (and not graph outputs), repeatedly.</summary>
     public int RemoveDeadNodes()
     {
@@ -230,7 +254,9 @@ public sealed class OnnxGraph
 
     public void AddInitializer(TensorProto tensor)
     {
-        if (!_usedNames.Add(tensor.Name) && !_initializers.ContainsKey(tensor.Name))
+        // A name reserved by UniqueName is fine; one that already names a value is not.
+        _usedNames.Add(tensor.Name);
+        if (_initializers.ContainsKey(tensor.Name) || _producers.ContainsKey(tensor.Name) || IsGraphInput(tensor.Name))
         {
             throw new InvalidOperationException($"name '{tensor.Name}' is already used");
         }

@@ -64,7 +64,7 @@ public class CrossEntropyTests
             {
                 stockInputs.RemoveAt(2);
             }
-            var attributes = new List<global::OnnxMemOpt.Onnx.Proto.AttributeProto> { TinyModel.Attr("reduction", reduction) };
+            var attributes = new List<OnnxMemOpt.Onnx.Proto.AttributeProto> { TinyModel.Attr("reduction", reduction) };
             if (p.Ignore is { } stockIgnore)
             {
                 attributes.Add(TinyModel.Attr("ignore_index", stockIgnore));
@@ -97,7 +97,7 @@ public class CrossEntropyTests
         Feed weightFeed = p.Weights is null ? Feed.Absent : Feed.Float("w", [p.Shape[1]], p.Weights);
 
         // SoftmaxCrossEntropyLossGrad: ignore_index is an attribute.
-        var attributes = new List<global::OnnxMemOpt.Onnx.Proto.AttributeProto> { TinyModel.Attr("reduction", reduction) };
+        var attributes = new List<OnnxMemOpt.Onnx.Proto.AttributeProto> { TinyModel.Attr("reduction", reduction) };
         if (p.Ignore is { } ignoreIndex)
         {
             attributes.Add(TinyModel.Attr("ignore_index", ignoreIndex));

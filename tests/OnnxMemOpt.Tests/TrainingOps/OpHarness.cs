@@ -44,6 +44,18 @@ internal static class OpHarness
         IReadOnlyList<(string Name, DataType Type)> outputs,
         string domain = Microsoft,
         long defaultOpset = 17,
+        params AttributeProto[] attributes) =>
+        RunWithThreads(1, opType, inputs, outputs, domain, defaultOpset, attributes);
+
+    /// <summary><see cref="Run"/> on a session with <paramref name="intraOpThreads"/> intra-op
+    /// threads, so kernels that split work with KernelContext::ParallelFor really run in parallel.</summary>
+    public static Dictionary<string, Fetched> RunWithThreads(
+        int intraOpThreads,
+        string opType,
+        IReadOnlyList<Feed> inputs,
+        IReadOnlyList<(string Name, DataType Type)> outputs,
+        string domain,
+        long defaultOpset,
         params AttributeProto[] attributes)
     {
         var model = new TinyModel().Opset("", defaultOpset);
@@ -60,7 +72,7 @@ internal static class OpHarness
         }
         model.Node(opType, inputs.Select(f => f.Name).ToArray(), outputs.Select(o => o.Name).ToArray(), domain, attributes);
 
-        using InferenceSession session = OrtRunner.CreateSession(model.ToBytes());
+        using InferenceSession session = OrtRunner.CreateSession(model.ToBytes(), intraOpThreads: intraOpThreads);
         NamedOnnxValue[] feeds = inputs.Where(f => f.Name.Length > 0).Select(ToValue).ToArray();
         using var results = session.Run(feeds);
         return results.ToDictionary(r => r.Name, Fetch);

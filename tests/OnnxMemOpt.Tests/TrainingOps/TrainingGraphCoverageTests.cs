@@ -34,4 +34,21 @@ public class TrainingGraphCoverageTests(ITestOutputHelper output)
         Assert.Contains(results, r => r.Source == KernelSource.Library);
         Assert.True(results.Count > 500, $"only {results.Count} nodes were found");
     }
+
+    [Fact]
+    public void TheProbeReportsAnOpWithoutKernelAsMissing()
+    {
+        // DivGrad is a training op this library does not implement, so nothing can run it.
+        var model = new TinyModel()
+            .Input("dy", OnnxMemOpt.Onnx.Proto.TensorProto.Types.DataType.Float, 2)
+            .Input("a", OnnxMemOpt.Onnx.Proto.TensorProto.Types.DataType.Float, 2)
+            .Input("b", OnnxMemOpt.Onnx.Proto.TensorProto.Types.DataType.Float, 2)
+            .Output("y", OnnxMemOpt.Onnx.Proto.TensorProto.Types.DataType.Float, 2)
+            .Node("Relu", ["a"], ["r"])
+            .Node("DivGrad", ["dy", "r", "b"], ["da", "db"], "com.microsoft")
+            .Node("Relu", ["da"], ["y"])
+            .Build();
+        var results = new KernelProbe(model, "tiny").ProbeAll().ToList();
+        Assert.Equal([KernelSource.Stock, KernelSource.Missing, KernelSource.Unprobed], results.Select(r => r.Source));
+    }
 }

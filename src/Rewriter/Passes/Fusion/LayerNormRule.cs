@@ -1,0 +1,59 @@
+using OnnxMemOpt.Patterns;
+
+namespace OnnxMemOpt.Passes.Fusion;
+
+/// <summary>
+/// LayerNorm written out: d = x − mean(x); y = γ·d / √(mean(d²) + ε) + β, with d² as Pow(d, 2)
+/// or Mul(d, d), the division as Div or Mul∘Reciprocal, a duplicated Sub (older PyTorch exports)
+/// and Casts after the Sub or the Div (mixed precision). Becomes LayerNormalization(x, γ, β).
+/// </summary>
+public sealed class LayerNormRule : RewriteRule
+{
+    private readonly AnyValue _x = P.Var("x");
+    private readonly AnyValue _epsilon = P.Var("epsilon");
+    private readonly AnyValue _scale = P.Var("scale");
+    private readonly AnyValue _bias = P.Var("bias");
+    private readonly NodeValue _mean;
+    private readonly NodeValue _variance;
+
+    public LayerNormRule()
+    {
+        _mean = P.ReduceMean(_x);
+        ValuePattern centredForVariance = P.MaybeCast(P.Sub(_x, _mean));
+        ValuePattern centredForOutput = P.MaybeCast(P.Sub(_x, _mean));
+        _variance = P.ReduceMean(P.Square(centredForVariance));
+        ValuePattern normalized = P.DivideBy(centredForOutput, P.Sqrt(P.Add(_variance, _epsilon)));
+        Pattern = P.Add(P.Mul(P.MaybeCast(normalized), _scale), _bias);
+    }
+
+    public override string Name => "layer-norm";
+
+    public override ValuePattern Pattern { get; }
+
+    public override string? Check(PatternMatch match, RewriteContext context)
+    {
+        long[]? meanAxes = NormChecks.ReduceAxes(match.NodeOf(_mean), context, out string? reason);
+        if (meanAxes is null) return reason;
+        long[]? varianceAxes = NormChecks.ReduceAxes(match.NodeOf(_variance), context, out reason);
+        if (varianceAxes is null) return reason;
+        if (!meanAxes.SequenceEqual(varianceAxes))
+        {
+            return $"the mean and the variance reduce different axes ([{string.Join(",", meanAxes)}] and [{string.Join(",", varianceAxes)}])";
+        }
+        if (NormChecks.TrailingAxis(meanAxes, match[_x], context, out reason) is null) return reason;
+        if (NormChecks.Epsilon(match[_epsilon], context, out reason) is null) return reason;
+        return NormChecks.ParameterRank(match[_scale], meanAxes.Length, context, "scale")
+            ?? NormChecks.ParameterRank(match[_bias], meanAxes.Length, context, "bias")
+            ?? NormChecks.SameElementType(match[_x], match.Root.Outputs[0], context);
+    }
+
+    public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
+    {
+        long[] axes = NormChecks.ReduceAxes(match.NodeOf(_mean), context, out _)!;
+        long axis = NormChecks.TrailingAxis(axes, match[_x], context, out _)!.Value;
+        float epsilon = NormChecks.Epsilon(match[_epsilon], context, out _)!.Value;
+        var node = FusedOps.LayerNorm(context, match.Root, match[_x], match[_scale], match[_bias], axis, epsilon);
+        GraphEdits.ReplaceMatch(context, match, node);
+        return new RuleOutcome(node.Name);
+    }
+}

@@ -1,0 +1,101 @@
+using OnnxMemOpt.Graph;
+using OnnxMemOpt.Patterns;
+
+namespace OnnxMemOpt.Passes.Memory;
+
+/// <summary>
+/// ReGELU2: a GELU whose gradient node reads its input X (Gelu + GeluGrad, FastGelu + FastGeluGrad,
+/// BiasGelu + BiasGeluGrad_dX, FastGelu(bias) + BiasFastGeluGrad_dX, Gelu-20 + either) becomes
+/// ReGelu2(X) → (Y, Code) and ReGelu2Grad(dY, Code) → dX, so backward keeps a 2-bit code instead
+/// of X. A bias becomes an Add before ReGelu2 (its gradient, a ReduceSum of dX, stays as built).
+/// The tanh forms keep their exact forward op: ReGelu2 then only supplies the code.
+/// </summary>
+public sealed class ReGelu2Rule : RewriteRule
+{
+    private readonly AnyValue _dY = P.Var("dY");
+    private readonly AnyValue _x = P.Var("X");
+    private readonly AnyValue _bias = P.Var("bias");
+
+    public ReGelu2Rule()
+    {
+        Pattern = P.AnyOf(
+            P.MsOp("GeluGrad", _dY, _x),
+            P.MsOp("FastGeluGrad", _dY, _x),
+            P.MsOp("BiasGeluGrad_dX", _dY, _x, _bias),
+            P.MsOp("BiasFastGeluGrad_dX", _dY, _x, _bias));
+    }
+
+    public override string Name => "regelu2";
+
+    public override ValuePattern Pattern { get; }
+
+    public override bool ReplacesWholeMatch => false;
+
+    public override string? Check(PatternMatch match, RewriteContext context)
+    {
+        if (Forward(match, context) is not { } forward)
+        {
+            string bias = match.TryGet(_bias) is { } b ? $" with bias '{b}'" : "";
+            return $"no GELU node reads '{match[_x]}'{bias} as this gradient expects";
+        }
+        return MemoryRuleSupport.StillKeptBy(context, match[_x], match.Root, forward);
+    }
+
+    public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
+    {
+        OnnxGraph graph = context.Graph;
+        OnnxNode forward = Forward(match, context)!;
+        OnnxNode gradient = match.Root;
+        string x = match[_x];
+        MemoryRuleSupport.EnsureDomain(context);
+        var added = new List<Onnx.Proto.NodeProto>();
+        var removed = new List<OnnxNode> { gradient };
+        string input = x;
+        if (match.TryGet(_bias) is { } bias)
+        {
+            input = graph.UniqueName($"{x}_biased");
+            added.Add(GraphEdits.Node("Add", "", graph.UniqueName($"{forward.Label}/BiasAdd"), [x, bias], [input]));
+        }
+        string code = graph.UniqueName($"{x}_code");
+        bool exactErfForward = IsErf(forward);
+        string y = exactErfForward ? forward.Outputs[0] : graph.UniqueName($"{forward.Outputs[0]}_erf_unused");
+        string name = graph.UniqueName($"{forward.Label}/ReGelu2");
+        added.Add(GraphEdits.Node("ReGelu2", MemoryRuleSupport.Domain, name, [input], [y, code]));
+        added.Add(GraphEdits.Node("ReGelu2Grad", MemoryRuleSupport.Domain, graph.UniqueName($"{gradient.Label}/ReGelu2Grad"), [match[_dY], code], [gradient.Outputs[0]]));
+        if (exactErfForward)
+        {
+            removed.Add(forward);
+        }
+        long? saved = MemoryRuleSupport.Bytes(context, x) - MemoryRuleSupport.CodeBytes(context, x);
+        graph.ReplaceNodes(removed, added);
+        MemoryRuleSupport.RedirectBackwardShapeReaders(context, x, forward.Outputs[0]);
+        string note = exactErfForward ? $"{forward.OpType} → ReGelu2" : $"{forward.OpType} forward kept exact (tanh form); ReGelu2 supplies the code";
+        return new RuleOutcome(name, saved, note);
+    }
+
+    private static bool IsErf(OnnxNode forward) =>
+        forward.Is("Gelu", "com.microsoft") || forward.Is("BiasGelu", "com.microsoft")
+        || (forward.Is("Gelu") && forward.GetString("approximate", "none") == "none");
+
+    private OnnxNode? Forward(PatternMatch match, RewriteContext context)
+    {
+        string x = match[_x];
+        string? bias = match.TryGet(_bias);
+        bool tanhGradient = match.Root.OpType.Contains("Fast", StringComparison.Ordinal);
+        foreach (OnnxNode reader in context.Graph.Consumers(x))
+        {
+            if (reader.Input(0) != x || reader.Input(1) != bias)
+            {
+                continue;
+            }
+            bool fits = reader.Is("Gelu") && reader.Inputs.Count == 1
+                || (!tanhGradient && (reader.Is("Gelu", "com.microsoft") || reader.Is("BiasGelu", "com.microsoft")))
+                || (tanhGradient && reader.Is("FastGelu", "com.microsoft"));
+            if (fits)
+            {
+                return reader;
+            }
+        }
+        return null;
+    }
+}

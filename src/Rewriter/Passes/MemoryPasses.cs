@@ -1,0 +1,38 @@
+using OnnxMemOpt.Graph;
+using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Passes.Memory;
+using OnnxMemOpt.Patterns;
+
+namespace OnnxMemOpt.Passes;
+
+/// <summary>
+/// The paper's techniques, one pass each, over training graphs in ONNX Runtime's gradient
+/// vocabulary: regelu2, resilu2 (Approx-BP), msln, msrms (MS-BP). <see cref="Run"/> applies a
+/// list of passes (fuse included) in the order given.
+/// </summary>
+public static class MemoryPasses
+{
+    public static readonly string[] All = [FusionPass.Name, "regelu2", "resilu2", "msln", "msrms"];
+
+    public static RuleSet Rules(string pass) => pass switch
+    {
+        FusionPass.Name => FusionPass.Rules(),
+        "regelu2" => new RuleSet(pass, [new ReGelu2Rule()]),
+        "resilu2" => new RuleSet(pass, [new ReSilu2Rule(), new ReSilu2UnfusedRule()]),
+        "msln" => new RuleSet(pass, [new MsLayerNormRule()]),
+        "msrms" => new RuleSet(pass, [new MsRmsNormRule()]),
+        _ => throw new ArgumentException($"unknown pass '{pass}'", nameof(pass)),
+    };
+
+    public static PassResult Run(OnnxModel model, IEnumerable<string> passes, DimBindings? dims = null, RewriteOptions? options = null)
+    {
+        var context = new RewriteContext(model, dims, options);
+        var result = new PassResult();
+        foreach (string pass in passes)
+        {
+            result.Add(Rules(pass).Apply(context));
+            context.Invalidate();
+        }
+        return result;
+    }
+}

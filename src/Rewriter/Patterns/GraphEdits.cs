@@ -1,0 +1,86 @@
+using OnnxMemOpt.Graph;
+using OnnxMemOpt.Onnx.Proto;
+
+namespace OnnxMemOpt.Patterns;
+
+/// <summary>Small graph edits every rule shares, so that no rule rewires a graph by hand.</summary>
+public static class GraphEdits
+{
+    /// <summary>A NodeProto ready to add (attributes via <see cref="Attr"/>).</summary>
+    public static NodeProto Node(string opType, string domain, string name, IEnumerable<string> inputs, IEnumerable<string> outputs, params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = opType, Domain = domain, Name = name };
+        node.Input.AddRange(inputs);
+        node.Output.AddRange(outputs);
+        node.Attribute.AddRange(attributes);
+        return node;
+    }
+
+    public static AttributeProto Attr(string name, long value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+
+    public static AttributeProto Attr(string name, float value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
+
+    public static AttributeProto Attr(string name, string value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(value) };
+
+    /// <summary>
+    /// Replaces a whole match by <paramref name="replacements"/> (which produce the root's outputs
+    /// under the same names), then drops constants that only the removed nodes read.
+    /// </summary>
+    public static IReadOnlyList<OnnxNode> ReplaceMatch(RewriteContext context, PatternMatch match, params NodeProto[] replacements)
+    {
+        var readBefore = match.Nodes.SelectMany(n => n.Inputs).Where(i => i.Length > 0).Distinct().ToList();
+        var added = context.Graph.ReplaceNodes(match.Nodes.ToList(), replacements);
+        // Types stay valid: the replacements produce the root's outputs under the same names, and
+        // the rule set refreshes types between sweeps for anything new.
+        RemoveUnusedConstants(context.Graph, readBefore);
+        return added;
+    }
+
+    /// <summary>Removes Constant nodes and initializers among <paramref name="values"/> that nothing reads any more.</summary>
+    public static void RemoveUnusedConstants(OnnxGraph graph, IEnumerable<string> values)
+    {
+        foreach (string value in values)
+        {
+            if (graph.Consumers(value).Count > 0 || graph.IsGraphOutput(value) || graph.IsGraphInput(value))
+            {
+                continue;
+            }
+            if (graph.Producer(value) is { } producer && producer.Is("Constant"))
+            {
+                graph.RemoveNode(producer);
+            }
+            else if (graph.Producer(value) is null && graph.Initializer(value) is not null)
+            {
+                graph.RemoveInitializer(value);
+            }
+        }
+    }
+
+    /// <summary>Every value of the match, other than the root's, that something outside the match reads.</summary>
+    public static string? EscapingValue(PatternMatch match)
+    {
+        var inside = new HashSet<OnnxNode>(match.Nodes, ReferenceEqualityComparer.Instance);
+        foreach (OnnxNode node in match.Nodes)
+        {
+            if (ReferenceEquals(node, match.Root))
+            {
+                continue;
+            }
+            foreach (string output in node.Outputs.Where(o => o.Length > 0))
+            {
+                if (match.Root.Graph.IsGraphOutput(output))
+                {
+                    return $"'{output}' (from {node.Label}) is a graph output";
+                }
+                if (match.Root.Graph.Consumers(output).FirstOrDefault(c => !inside.Contains(c)) is { } outside)
+                {
+                    return $"'{output}' (from {node.Label}) is also read by {outside.Label}, outside the pattern";
+                }
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,61 @@
+namespace OnnxMemOpt.Patterns;
+
+/// <summary>
+/// The vocabulary patterns are written in, so that a rule reads like the formula it matches:
+/// <c>P.Mul(x, P.Sigmoid(x))</c>. Add and Mul match their inputs in either order.
+/// </summary>
+public static class P
+{
+    public static AnyValue Var(string name) => new(name);
+
+    public static AnyConstant Const(string name) => new(name);
+
+    /// <summary>A constant equal to <paramref name="expected"/> within <see cref="KnownConstants.Tolerance"/> (relative).</summary>
+    public static ConstantValue Value(double expected, double relativeTolerance = KnownConstants.Tolerance) => new(expected, relativeTolerance);
+
+    public static NodeValue Op(string opType, params ValuePattern[] inputs) => new(opType, "", inputs, commutative: false);
+
+    public static NodeValue MsOp(string opType, params ValuePattern[] inputs) => new(opType, "com.microsoft", inputs, commutative: false);
+
+    public static NodeValue Add(ValuePattern a, ValuePattern b) => new("Add", "", [a, b], commutative: true);
+
+    public static NodeValue Mul(ValuePattern a, ValuePattern b) => new("Mul", "", [a, b], commutative: true);
+
+    public static NodeValue Sub(ValuePattern a, ValuePattern b) => Op("Sub", a, b);
+
+    public static NodeValue Div(ValuePattern a, ValuePattern b) => Op("Div", a, b);
+
+    public static NodeValue Pow(ValuePattern a, ValuePattern b) => Op("Pow", a, b);
+
+    public static NodeValue Sqrt(ValuePattern x) => Op("Sqrt", x);
+
+    public static NodeValue Reciprocal(ValuePattern x) => Op("Reciprocal", x);
+
+    public static NodeValue Erf(ValuePattern x) => Op("Erf", x);
+
+    public static NodeValue Tanh(ValuePattern x) => Op("Tanh", x);
+
+    public static NodeValue Sigmoid(ValuePattern x) => Op("Sigmoid", x);
+
+    /// <summary>ReduceMean with its axes as an attribute (opset &lt; 18) or as a second input.</summary>
+    public static NodeValue ReduceMean(ValuePattern x) => new("ReduceMean", "", [x], commutative: false) { AllowExtraInputs = true };
+
+    public static OneOf AnyOf(params ValuePattern[] alternatives) => new(alternatives);
+
+    public static OptionalCast MaybeCast(ValuePattern x) => new(x);
+
+    /// <summary>a·b·c however the exporter grouped the two Muls (Mul(Mul(a, b), c), Mul(a, Mul(b, c)), ...).</summary>
+    public static OneOf Product(ValuePattern a, ValuePattern b, ValuePattern c) =>
+        AnyOf(Mul(Mul(a, b), c), Mul(Mul(a, c), b), Mul(Mul(b, c), a));
+
+    /// <summary>x/d written as Div(x, d) or as Mul(x, 1/d).</summary>
+    public static OneOf DivideBy(ValuePattern x, double divisor) =>
+        AnyOf(Div(x, Value(divisor)), Mul(x, Value(1.0 / divisor)));
+
+    /// <summary>x/d for a computed d: Div(x, d), Mul(x, Reciprocal(d)) or Mul(x, Div(1, d)).</summary>
+    public static OneOf DivideBy(ValuePattern x, ValuePattern divisor) =>
+        AnyOf(Div(x, divisor), Mul(x, Reciprocal(divisor)), Mul(x, Div(Value(1.0), divisor)));
+
+    /// <summary>x² written as Pow(x, 2) or Mul(x, x).</summary>
+    public static OneOf Square(ValuePattern x) => AnyOf(Pow(x, Value(2.0)), Mul(x, x));
+}
