@@ -10,8 +10,8 @@ namespace OnnxMemOpt.Cli.Commands;
 /// forward pass makes the loss too noisy to difference at 1e-3 relative, float64 does not. Every
 /// float32 initializer, input, output, Cast target and constant becomes float64. Ops whose ONNX
 /// Runtime CPU kernels exist only for float32 (<see cref="Float32Only"/>) run inside a Cast island
-/// (inputs cast down, outputs cast back up). Erf, the one such op in exported encoders, is instead
-/// rebuilt from float64 ops as Abramowitz–Stegun 7.1.26, erf(x) ≈ sign(x)·(1 − t·P(t)·e^(−x²)),
+/// (inputs cast down, outputs cast back up), except Erf, com.microsoft Gelu / BiasGelu / QuickGelu,
+/// which are rebuilt from float64 ops; erf as Abramowitz–Stegun 7.1.26, erf(x) ≈ sign(x)·(1 − t·P(t)·e^(−x²)),
 /// t = 1/(1 + 0.3275911·|x|): its value is within 1.5e-7 of erf and its slope within 7e-6 of erf',
 /// and unlike a float32 island it adds no rounding noise for the differences to pick up.
 /// </summary>
@@ -23,7 +23,7 @@ internal static class Float64Copy
     /// <summary>Ops without float64 CPU kernels in ONNX Runtime 1.31 (Erf is rebuilt instead).</summary>
     public static readonly IReadOnlySet<string> Float32Only = new HashSet<string>(StringComparer.Ordinal)
     {
-        "Gelu", "FastGelu", "BiasGelu", "QuickGelu", "FusedMatMul",
+        "FastGelu", "FusedMatMul",
     };
 
     public static OnnxModel Convert(OnnxModel model)
@@ -45,9 +45,9 @@ internal static class Float64Copy
         foreach (NodeProto node in nodes)
         {
             ConvertAttributes(node, model);
-            if (node.OpType == "Erf" && IsFloat(types, node.Input[0]))
+            if (IsFloat(types, node.Input[0]) && Rebuild(graph, node, ref counter) is { } rebuilt)
             {
-                graph.Node.AddRange(ErfFromFloat64Ops(graph, node.Input[0], node.Output[0], ref counter));
+                graph.Node.AddRange(rebuilt);
                 continue;
             }
             if (!Float32Only.Contains(node.OpType))
@@ -80,38 +80,79 @@ internal static class Float64Copy
         return OnnxModel.FromProto(proto, model.FileName + " (float64 copy)", model.BaseDirectory, model.Limits);
     }
 
-    private static IEnumerable<NodeProto> ErfFromFloat64Ops(GraphProto graph, string x, string y, ref int counter)
+    /// <summary>Float64 replacements for the float32-only activations (null: keep the node).</summary>
+    private static List<NodeProto>? Rebuild(GraphProto graph, NodeProto node, ref int counter)
     {
-        string prefix = $"{y}__erf{counter++}_";
-        var nodes = new List<NodeProto>();
-        string Const(string name, double value)
+        string domain = OnnxModel.NormalizeDomain(node.Domain);
+        var b = new Float64Ops(graph, $"{node.Output[0]}__f64_{counter++}_");
+        string x = node.Input[0];
+        string y = node.Output[0];
+        switch (node.OpType)
+        {
+            case "Erf":
+                b.Erf(x, y);
+                break;
+            case "Gelu" when domain == "com.microsoft":
+                b.Gelu(x, y);
+                break;
+            case "BiasGelu" when domain == "com.microsoft":
+                b.Gelu(b.Op("Add", "biased", x, node.Input[1]), y);
+                break;
+            case "QuickGelu" when domain == "com.microsoft":
+                float alpha = node.Attribute.FirstOrDefault(a => a.Name == "alpha")?.F ?? 1.702f;
+                b.Op("Mul", y, x, b.Op("Sigmoid", "sigmoid", b.Op("Mul", "ax", x, b.Const("alpha", alpha))), output: y);
+                break;
+            default:
+                return null;
+        }
+        return b.Nodes;
+    }
+
+    /// <summary>Writes small float64 formulas as nodes with a common name prefix.</summary>
+    private sealed class Float64Ops(GraphProto graph, string prefix)
+    {
+        public List<NodeProto> Nodes { get; } = [];
+
+        public string Const(string name, double value)
         {
             graph.Initializer.Add(TensorData.Create(prefix + name, ElementTypes.Double, [], [value]));
             return prefix + name;
         }
-        string Op(string op, string name, params string[] inputs)
+
+        public string Op(string op, string name, string a, string? b = null, string? output = null)
         {
             var node = new NodeProto { OpType = op, Name = prefix + name };
-            node.Input.AddRange(inputs);
-            node.Output.Add(prefix + name);
-            nodes.Add(node);
-            return prefix + name;
+            node.Input.Add(a);
+            if (b is not null) node.Input.Add(b);
+            node.Output.Add(output ?? prefix + name);
+            Nodes.Add(node);
+            return node.Output[0];
         }
-        string abs = Op("Abs", "abs", x);
-        string t = Op("Reciprocal", "t", Op("Add", "den", Op("Mul", "px", abs, Const("p", ErfP)), Const("one", 1.0)));
-        string poly = Const("a5", ErfCoefficients[4]);
-        for (int i = 3; i >= 0; i--)
+
+        /// <summary>Abramowitz–Stegun 7.1.26: sign(x)·(1 − t·P(t)·e^(−x²)), t = 1/(1 + p·|x|).</summary>
+        public string Erf(string x, string? output = null)
         {
-            poly = Op("Add", $"h{i}", Op("Mul", $"m{i}", poly, t), Const($"a{i + 1}", ErfCoefficients[i]));
+            string abs = Op("Abs", "abs", x);
+            string one = Const("one", 1.0);
+            string t = Op("Reciprocal", "t", Op("Add", "den", Op("Mul", "px", abs, Const("p", ErfP)), one));
+            string poly = Const("a5", ErfCoefficients[4]);
+            for (int i = 3; i >= 0; i--)
+            {
+                poly = Op("Add", $"h{i}", Op("Mul", $"m{i}", poly, t), Const($"a{i + 1}", ErfCoefficients[i]));
+            }
+            poly = Op("Mul", "poly", poly, t);
+            string gauss = Op("Exp", "gauss", Op("Neg", "negsq", Op("Mul", "sq", abs, abs)));
+            string magnitude = Op("Sub", "magnitude", one, Op("Mul", "tail", poly, gauss));
+            return Op("Mul", "erf", Op("Sign", "sign", x), magnitude, output);
         }
-        poly = Op("Mul", "poly", poly, t);
-        string gauss = Op("Exp", "gauss", Op("Neg", "negsq", Op("Mul", "sq", abs, abs)));
-        string magnitude = Op("Sub", "magnitude", prefix + "one", Op("Mul", "tail", poly, gauss));
-        var last = new NodeProto { OpType = "Mul", Name = prefix + "erf" };
-        last.Input.AddRange([Op("Sign", "sign", x), magnitude]);
-        last.Output.Add(y);
-        nodes.Add(last);
-        return nodes;
+
+        /// <summary>0.5·x·(1 + erf(x/√2)).</summary>
+        public string Gelu(string x, string output)
+        {
+            string erf = Erf(Op("Mul", "scaled", x, Const("inv_sqrt2", 1 / Math.Sqrt(2))));
+            string half = Op("Mul", "half_x", x, Const("half", 0.5));
+            return Op("Mul", "gelu", half, Op("Add", "one_plus_erf", erf, Const("one_b", 1.0)), output);
+        }
     }
 
     private static bool IsFloat(IReadOnlyDictionary<string, TensorType> types, string value) =>

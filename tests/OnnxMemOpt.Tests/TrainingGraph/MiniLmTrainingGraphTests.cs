@@ -35,6 +35,9 @@ public sealed class MiniLmTrainingGraphTests
         Assert.Equal(12, graph.Adapters.Count);
         Assert.Equal(12 * 2 + 2, graph.Parameters.Count);
         Assert.Empty(graph.ParametersWithoutGradient);
+        // Fusion ran first: the erf-GELU and LayerNorm chains have ONNX Runtime's fused gradients.
+        Assert.Equal(6, graph.Model.Graph.Nodes.Count(n => n.OpType == "GeluGrad"));
+        Assert.Contains(graph.Model.Graph.Nodes, n => n.OpType == "LayerNormalizationGrad");
         Assert.Contains(graph.Model.Graph.Nodes, n => n.OpType == "SoftmaxGrad_13");
         Assert.Contains(graph.Model.Graph.Nodes, n => n.OpType == "GatherGrad");
         Assert.Contains(graph.Model.Graph.Nodes, n => n.OpType == "SoftmaxCrossEntropyLossInternalGrad");

@@ -85,8 +85,11 @@ public sealed record TrainingGraphOptions
     /// <summary>Seed of every random initial value (LoRA A, head weights).</summary>
     public int Seed { get; init; } = 42;
 
-    /// <summary>The forward fusion run first; null runs none.</summary>
-    public ForwardFusion? Fusion { get; init; }
+    /// <summary>The forward fusion run first (by default the rewriter's `fuse` pass); null runs none.</summary>
+    public ForwardFusion? Fusion { get; init; } = DefaultFusion;
+
+    /// <summary>The rewriter's `fuse` pass.</summary>
+    public static void DefaultFusion(OnnxModel model) => FusionPass.Run(model);
 
     /// <summary>Bindings for symbolic dims, used by shape inference while differentiating.</summary>
     public DimBindings? Dims { get; init; }

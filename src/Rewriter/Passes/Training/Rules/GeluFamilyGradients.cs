@@ -7,13 +7,14 @@ namespace OnnxMemOpt.Passes.Training.Rules;
 /// The fused GELU-family ops and their ONNX Runtime gradient ops:
 /// Gelu → GeluGrad(dY, X) (ONNX Gelu-20 with approximate="tanh" → FastGeluGrad);
 /// FastGelu(X) → FastGeluGrad(dY, X), FastGelu(X, bias) → BiasFastGeluGrad_dX(dY, X, bias);
-/// BiasGelu(A, B) → BiasGeluGrad_dX(dY, A, B); QuickGelu → QuickGeluGrad(dY, X) with the same alpha.
+/// BiasGelu(A, B) → BiasGeluGrad_dX(dY, A, B); QuickGelu → QuickGeluGrad(dY, X) with the same alpha,
+/// and ONNX Swish-24 (x·σ(αx), α = 1 by default) → QuickGeluGrad too.
 /// The bias gradient is dX summed over the leading axes.
 /// </summary>
 internal sealed class GeluFamilyGradients : IGradientRule
 {
     public IEnumerable<(string Domain, string OpType)> Ops =>
-        [("*", "Gelu"), (GraphEmitter.MicrosoftDomain, "FastGelu"), (GraphEmitter.MicrosoftDomain, "BiasGelu"), (GraphEmitter.MicrosoftDomain, "QuickGelu")];
+        [("*", "Gelu"), (GraphEmitter.MicrosoftDomain, "FastGelu"), (GraphEmitter.MicrosoftDomain, "BiasGelu"), (GraphEmitter.MicrosoftDomain, "QuickGelu"), ("", "Swish")];
 
     public void Backward(OnnxNode node, IReadOnlyList<string?> outputGradients, GradientContext c)
     {
@@ -34,6 +35,8 @@ internal sealed class GeluFamilyGradients : IGradientRule
             "FastGelu" => c.Emit.Op("BiasFastGeluGrad_dX", [dY, x, bias], hint, ms),
             "BiasGelu" => c.Emit.Op("BiasGeluGrad_dX", [dY, x, bias!], hint, ms),
             "QuickGelu" => c.Emit.Op("QuickGeluGrad", [dY, x], hint, ms, GraphEmitter.Float("alpha", node.GetFloat("alpha", 1.702f))),
+            // ONNX Swish-24 is x·σ(αx) with α defaulting to 1: QuickGelu's function, so QuickGeluGrad.
+            "Swish" => c.Emit.Op("QuickGeluGrad", [dY, x], hint, ms, GraphEmitter.Float("alpha", node.GetFloat("alpha", 1.0f))),
             _ => throw new InvalidOperationException(node.OpType),
         };
         if (needX)
