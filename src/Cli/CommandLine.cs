@@ -59,6 +59,7 @@ internal static class CommandLine
         RewriteCommand.Create(io),
         FuseCommand.Create(io),
         VerifyCommand.Create(io),
+        TrainCommand.Create(io),
     ];
 }
 
