@@ -23,6 +23,8 @@ public class FuzzTests(ITestOutputHelper output)
     [
         ["inspect", "{in}", "--json"],
         ["rewrite", "{in}", "-o", "{out}", "--passes", "none", "--json"],
+        ["fuse", "{in}", "-o", "{out}", "--json"],
+        ["rewrite", "{in}", "-o", "{out}", "--json"],
     ];
 
     [Fact]
@@ -62,9 +64,9 @@ public class FuzzTests(ITestOutputHelper output)
                 CliRunner.Result result = await run;
                 string key = $"{kind}/{args[0]}/{result.ExitCode}";
                 outcomes[key] = outcomes.GetValueOrDefault(key) + 1;
-                string? problem = CheckContract(result, input, outputPath, args[0] == "rewrite");
+                string? problem = CheckContract(result, input, outputPath, args[0] is "rewrite" or "fuse");
                 if (problem is not null) failures.Add($"{label}: {problem}");
-                if (result.ExitCode == 0 && args[0] == "rewrite" && ortChecks < MaxOrtChecks && OrtLoads(input))
+                if (result.ExitCode == 0 && args[0] is "rewrite" or "fuse" && ortChecks < MaxOrtChecks && OrtLoads(input))
                 {
                     ortChecks++;
                     if (!OrtLoads(outputPath)) failures.Add($"{label}: ONNX Runtime loads the input but not the rewritten model");
