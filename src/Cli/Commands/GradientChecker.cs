@@ -1,0 +1,186 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using OnnxMemOpt.CustomOps;
+using OnnxMemOpt.Graph;
+using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Onnx.Proto;
+
+namespace OnnxMemOpt.Cli.Commands;
+
+/// <summary>One compared element: the graph's gradient and the finite-difference estimate.</summary>
+internal sealed record GradientSample(string Parameter, long Index, double Analytic, double Numeric, double RelErr);
+
+/// <summary>The outcome of a gradient check.</summary>
+internal sealed record GradientCheckResult(double MaxRelErr, IReadOnlyList<GradientSample> Samples)
+{
+    public int Checked => Samples.Count;
+}
+
+/// <summary>
+/// Compares a training graph's gradients with finite differences of its loss, on ONNX Runtime with
+/// the project's custom-op library. The graph follows <c>train-graph</c>'s conventions: parameters
+/// are inputs with an initializer and a "&lt;param&gt;_grad" output; the loss is output "loss" (or
+/// the first output). The estimate is a Richardson-extrapolated central difference,
+/// (4·D(h/2) − D(h))/3 with D(h) = (L(θ+h) − L(θ−h))/2h, accurate to O(h⁴), which lets float32
+/// graphs use a step large enough to keep rounding noise small.
+/// </summary>
+internal sealed class GradientChecker : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly Dictionary<string, Feed> _feeds = new(StringComparer.Ordinal);
+    private readonly string _loss;
+    private readonly Random _random;
+
+    public GradientChecker(OnnxModel model, DimBindings? dims = null, int seed = 1234, double randomizeZeroParameters = 0, bool float64 = false)
+    {
+        _random = new Random(seed);
+        if (float64) model = Float64Copy.Convert(model);
+        GraphProto graph = model.Proto.Graph;
+        var outputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        _loss = outputs.Contains("loss") ? "loss" : graph.Output[0].Name;
+        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        foreach (ValueInfoProto input in graph.Input)
+        {
+            if (initializers.TryGetValue(input.Name, out TensorProto? init) && outputs.Contains(input.Name + "_grad"))
+            {
+                double[] values = TensorData.ToDoubles(init, model);
+                if (randomizeZeroParameters > 0 && values.All(v => v == 0))
+                {
+                    for (int i = 0; i < values.Length; i++) values[i] = (_random.NextDouble() * 2 - 1) * randomizeZeroParameters;
+                }
+                _feeds[input.Name] = new Feed(init.DataType, [.. init.Dims], values, IsParameter: true);
+                Parameters.Add(input.Name);
+            }
+            else if (!initializers.ContainsKey(input.Name))
+            {
+                _feeds[input.Name] = RandomFeed(input, dims ?? DimBindings.None);
+            }
+        }
+        if (Parameters.Count == 0)
+        {
+            throw new UnsupportedModelException(model.FileName, "the model has no parameters with gradients (inputs with an initializer and a '<name>_grad' output)");
+        }
+        using SessionOptions options = CustomOpLibrary.CreateSessionOptions();
+        options.IntraOpNumThreads = 1;
+        options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
+        _session = new InferenceSession(model.ToBytes(), options);
+    }
+
+    public List<string> Parameters { get; } = [];
+
+    /// <summary>Replaces an input's value (e.g. fixed token ids or labels).</summary>
+    public void SetInput(string name, int elementType, long[] dims, double[] values) =>
+        _feeds[name] = new Feed(elementType, dims, values, _feeds.TryGetValue(name, out Feed? f) && f.IsParameter);
+
+    /// <summary>Elements picked at random: a parameter uniformly, then an element of it uniformly.</summary>
+    public IReadOnlyList<(string Parameter, long Index)> Sample(int count, Func<string, bool>? filter = null)
+    {
+        var pool = Parameters.Where(p => filter?.Invoke(p) ?? true).ToList();
+        if (pool.Count == 0) throw new ArgumentException("no parameter matches the filter");
+        var picks = new List<(string, long)>();
+        for (int i = 0; i < count; i++)
+        {
+            string p = pool[_random.Next(pool.Count)];
+            picks.Add((p, _random.NextInt64(_feeds[p].Values.Length)));
+        }
+        return picks;
+    }
+
+    public GradientCheckResult Check(IReadOnlyList<(string Parameter, long Index)> elements)
+    {
+        Dictionary<string, double[]> analytic = RunGradients(elements.Select(e => e.Parameter).Distinct());
+        var samples = new List<GradientSample>();
+        foreach ((string p, long index) in elements)
+        {
+            Feed feed = _feeds[p];
+            // Richardson's O(h⁴) truncation allows steps large enough to stay clear of rounding noise.
+            double h = (feed.ElementType == ElementTypes.Double ? 1e-2 : 5e-2) * Math.Max(1.0, Math.Abs(feed.Values[index]));
+            double numeric = (4 * Central(p, index, h / 2) - Central(p, index, h)) / 3;
+            double a = analytic[p][index];
+            double floor = feed.ElementType == ElementTypes.Double ? 1e-10 : 1e-6;
+            double rel = Math.Abs(a - numeric) / Math.Max(Math.Max(Math.Abs(a), Math.Abs(numeric)), floor);
+            samples.Add(new GradientSample(p, index, a, numeric, rel));
+        }
+        return new GradientCheckResult(samples.Count == 0 ? 0 : samples.Max(s => s.RelErr), samples);
+    }
+
+    public double Loss() => RunLoss();
+
+    public void Dispose() => _session.Dispose();
+
+    private double Central(string parameter, long index, double h)
+    {
+        double[] values = _feeds[parameter].Values;
+        double saved = values[index];
+        try
+        {
+            values[index] = saved + h;
+            double plus = RunLoss();
+            values[index] = saved - h;
+            double minus = RunLoss();
+            return (plus - minus) / (2 * h);
+        }
+        finally
+        {
+            values[index] = saved;
+        }
+    }
+
+    private double RunLoss()
+    {
+        using var results = _session.Run(Inputs(), [_loss]);
+        return ToDoubles(results[0])[0];
+    }
+
+    private Dictionary<string, double[]> RunGradients(IEnumerable<string> parameters)
+    {
+        var names = parameters.ToList();
+        using var results = _session.Run(Inputs(), names.Select(p => p + "_grad").ToArray());
+        var gradients = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        for (int i = 0; i < names.Count; i++) gradients[names[i]] = ToDoubles(results[i]);
+        return gradients;
+    }
+
+    private List<NamedOnnxValue> Inputs() => _feeds.Select(p => p.Value.ToNamedValue(p.Key)).ToList();
+
+    private static double[] ToDoubles(DisposableNamedOnnxValue value) => value.Value switch
+    {
+        Tensor<float> t => t.ToArray().Select(v => (double)v).ToArray(),
+        Tensor<double> t => t.ToArray(),
+        _ => throw new InvalidOperationException($"output '{value.Name}' is not a float or double tensor"),
+    };
+
+    private Feed RandomFeed(ValueInfoProto input, DimBindings dims)
+    {
+        int type = input.Type?.TensorType?.ElemType ?? ElementTypes.Float;
+        long[] shape = input.Type?.TensorType?.Shape?.Dim.Select(d =>
+            d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue
+            : dims.Values.TryGetValue(d.DimParam, out long v) ? v : 2).ToArray() ?? [];
+        long count = shape.Aggregate(1L, (a, b) => a * b);
+        var values = new double[count];
+        bool mask = input.Name.Contains("mask", StringComparison.OrdinalIgnoreCase);
+        for (long i = 0; i < count; i++)
+        {
+            // Integer inputs (token ids, labels, masks) get 0/1: valid for any vocabulary or class count ≥ 2.
+            values[i] = ElementTypes.IsFloatingPoint(type) ? _random.NextDouble() * 2 - 1 : mask ? 1 : _random.Next(2);
+        }
+        return new Feed(type, shape, values, IsParameter: false);
+    }
+
+    private sealed record Feed(int ElementType, long[] Dims, double[] Values, bool IsParameter)
+    {
+        public NamedOnnxValue ToNamedValue(string name)
+        {
+            int[] dims = Dims.Select(d => checked((int)d)).ToArray();
+            return ElementType switch
+            {
+                ElementTypes.Float => NamedOnnxValue.CreateFromTensor(name, new DenseTensor<float>(Values.Select(v => (float)v).ToArray(), dims)),
+                ElementTypes.Double => NamedOnnxValue.CreateFromTensor(name, new DenseTensor<double>(Values.ToArray(), dims)),
+                ElementTypes.Int64 => NamedOnnxValue.CreateFromTensor(name, new DenseTensor<long>(Values.Select(v => (long)v).ToArray(), dims)),
+                ElementTypes.Int32 => NamedOnnxValue.CreateFromTensor(name, new DenseTensor<int>(Values.Select(v => (int)v).ToArray(), dims)),
+                ElementTypes.Bool => NamedOnnxValue.CreateFromTensor(name, new DenseTensor<bool>(Values.Select(v => v != 0).ToArray(), dims)),
+                _ => throw new UnsupportedModelException(name, $"input of type {ElementTypes.Name(ElementType)} cannot be fed by gradcheck"),
+            };
+        }
+    }
+}

@@ -1,0 +1,87 @@
+using System.Text.RegularExpressions;
+using OnnxMemOpt.Graph;
+using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Passes.Training.Autodiff;
+
+namespace OnnxMemOpt.Passes.Training.Trainable;
+
+/// <summary>One adapter: the frozen weight it sits beside and its two factors.</summary>
+public sealed record LoraAdapter(string Node, string Weight, string A, string B, long In, long Out, int Rank);
+
+/// <summary>
+/// Adds LoRA adapters beside MatMul/Gemm weights. Convention (as PEFT's, with the factors stored
+/// so that no transpose is needed): y = x·W + (x·A)·B·(alpha/r), A [in, r], B [r, out].
+/// A starts Kaiming-uniform (torch's default for a Linear of fan-in `in`: uniform ±1/√in), B starts
+/// at zero, so the adapted model starts equal to the original. The weight W stays a frozen
+/// initializer. Targets: a regex matched against the weight's name and the node's name.
+/// </summary>
+public static class LoraAdapters
+{
+    public static IReadOnlyList<LoraAdapter> Add(OnnxGraph graph, Regex targets, int rank, double alpha, int seed)
+    {
+        if (rank < 1) throw new ArgumentOutOfRangeException(nameof(rank), "the LoRA rank must be at least 1");
+        var random = new SeededUniform(seed);
+        var emit = new GraphEmitter(graph, "LoRA/");
+        var adapters = new List<LoraAdapter>();
+        foreach (OnnxNode node in graph.TopologicalOrder())
+        {
+            if (Target(graph, node) is not var (weight, tensor, inDim, outDim)) continue;
+            if (!LayerNames(graph, node, weight).Any(targets.IsMatch)) continue;
+            string y = node.Outputs[0];
+            if (graph.IsGraphOutput(y))
+            {
+                throw new UnsupportedModelException(graph.Model.FileName, $"LoRA target '{node.Label}' writes graph output '{y}'; adapt a layer inside the graph", node.Label);
+            }
+            int type = tensor.DataType;
+            string a = GraphEmitter.Tensor(graph, weight + ".lora_A", type, [inDim, rank], random.Next(inDim * rank, 1.0 / Math.Sqrt(inDim)));
+            string b = GraphEmitter.Tensor(graph, weight + ".lora_B", type, [rank, outDim], new double[rank * outDim]);
+
+            var readers = graph.Consumers(y).Distinct().ToList();
+            string xa = emit.Op("MatMul", [node.Input(0)!, a], y + "_lora_xa");
+            string xab = emit.Op("MatMul", [xa, b], y + "_lora_xab");
+            string scaled = emit.Op("Mul", [xab, emit.Scalar(alpha / rank, type, "lora_scale")], y + "_lora_delta");
+            string adapted = emit.Op("Add", [y, scaled], y + "_lora");
+            foreach (OnnxNode reader in readers)
+            {
+                for (int i = 0; i < reader.Inputs.Count; i++)
+                {
+                    if (reader.Inputs[i] == y) reader.SetInput(i, adapted);
+                }
+            }
+            adapters.Add(new LoraAdapter(node.Label, weight, a, b, inDim, outDim, rank));
+        }
+        graph.SortNodes();
+        return adapters;
+    }
+
+    /// <summary>
+    /// Names that identify the layer: the weight's, the node's, and the bias initializer of an Add
+    /// right after it. Exporters often name weights anonymously (onnx::MatMul_123) and nodes by
+    /// number, but keep the module path on the bias (encoder.layer.0.attention.self.query.bias).
+    /// </summary>
+    private static IEnumerable<string> LayerNames(OnnxGraph graph, OnnxNode node, string weight)
+    {
+        yield return weight;
+        if (node.Name.Length > 0) yield return node.Name;
+        foreach (OnnxNode consumer in graph.Consumers(node.Outputs[0]))
+        {
+            if (!consumer.Is("Add")) continue;
+            foreach (string input in consumer.Inputs)
+            {
+                if (input != node.Outputs[0] && graph.ConstantTensor(input) is not null) yield return input;
+            }
+        }
+    }
+
+    /// <summary>The weight a node multiplies by, with its in/out sizes, when the node can carry an adapter.</summary>
+    private static (string Weight, Onnx.Proto.TensorProto Tensor, long In, long Out)? Target(OnnxGraph graph, OnnxNode node)
+    {
+        bool matMul = node.Is("MatMul");
+        bool gemm = node.Is("Gemm") && node.GetInt("transA", 0) == 0;
+        if (!matMul && !gemm) return null;
+        if (node.Input(1) is not { } weight || graph.ConstantTensor(weight) is not { } tensor) return null;
+        if (tensor.Dims.Count != 2 || !ElementTypes.IsFloatingPoint(tensor.DataType)) return null;
+        bool transposed = gemm && node.GetInt("transB", 0) != 0;
+        return transposed ? (weight, tensor, tensor.Dims[1], tensor.Dims[0]) : (weight, tensor, tensor.Dims[0], tensor.Dims[1]);
+    }
+}
