@@ -51,7 +51,10 @@ class SliceGradKernel final : public TrainingKernel {
       const int64_t dim = shape[axis];
       int64_t begin = starts[k] < 0 ? starts[k] + dim : starts[k];
       int64_t end = ends[k] < 0 ? ends[k] + dim : ends[k];
-      if (s > 0) {
+      if (dim == 0) {
+        begin = 0;
+        counts[axis] = 0;  // an empty dimension slices to nothing (and has no valid index to clamp to)
+      } else if (s > 0) {
         begin = std::clamp<int64_t>(begin, 0, dim);
         end = std::clamp<int64_t>(end, 0, dim);
         counts[axis] = end > begin ? (end - begin + s - 1) / s : 0;
