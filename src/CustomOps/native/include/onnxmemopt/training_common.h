@@ -1,7 +1,9 @@
 // Shared helpers for the ONNX Runtime training ops (domain com.microsoft) that the stock inference
-// runtime lacks: element-type traits, a data-driven OrtCustomOp whose signature (types, optional and
-// variadic inputs) mirrors training_op_defs.cc, attribute readers with schema defaults, shape
-// helpers and a chunked ParallelFor over the session's intra-op thread pool.
+// runtime lacks: the scalar derivative functors (shared with the CUDA twins), element-type traits,
+// a data-driven OrtCustomOp whose signature (types, optional, variadic and host-memory inputs,
+// execution provider) mirrors training_op_defs.cc, attribute readers with schema defaults, shape
+// helpers, a chunked ParallelFor over the session's intra-op thread pool and the pointwise
+// gradient kernel.
 #pragma once
 
 #include <algorithm>
