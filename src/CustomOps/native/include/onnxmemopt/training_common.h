@@ -262,11 +262,8 @@ class TrainingKernel {
 
 using KernelFactory = std::function<std::unique_ptr<TrainingKernel>(const OrtKernelInfo*)>;
 
-// The library asks ONNX Runtime for API 17 (see register.cc) so that it also loads into ONNX
-// Runtime Training 1.19.2; ONNX Runtime refuses custom ops whose version exceeds its own API
-// version, so the ops declare 17 too (17 already has ComputeV2, optional/variadic I/O and
-// KernelContext::ParallelFor).
-inline constexpr uint32_t kTrainingOpApiVersion = 17;
+// See kOrtApiVersion in registry.h: ops declare the API version the library asks for.
+inline constexpr uint32_t kTrainingOpApiVersion = kOrtApiVersion;
 
 class TrainingOp : public Ort::CustomOpBase<TrainingOp, TrainingKernel, /*WithStatus=*/true> {
  public:
