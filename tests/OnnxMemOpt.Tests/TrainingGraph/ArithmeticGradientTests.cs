@@ -1,3 +1,4 @@
+using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Tests.Support;
 using static OnnxMemOpt.Tests.TrainingGraph.RuleGradCheck;
 using static OnnxMemOpt.Tests.Support.TinyModel;
@@ -98,5 +99,25 @@ public sealed class ArithmeticGradientTests
             .Node("MatMul", ["X", "W"], ["P"]).Node("Mul", ["X", "P"], ["Q"]).Node("Add", ["Q", "X"], ["Y"])
             .OutputUnshaped("Y", F64);
         AssertWithin(Run(m, ["X", "W"]), Tolerance);
+    }
+
+    [Fact]
+    public void SymbolicBroadcastUsesBroadcastGradientArgs()
+    {
+        // A is [2, d1] and B is [2, e1]: whether either broadcasts is only known at run time
+        // (here A is [2, 1] against B's [2, 3]), so the reduction goes through BroadcastGradientArgs.
+        var m = new TinyModel().Input("S1", TensorProto.Types.DataType.Double, 2, null).Input("S2", TensorProto.Types.DataType.Double, 2, null)
+            .Initializer(Random("P", [1], 1)).Initializer(Random("Q", [1], 2))
+            .Node("Mul", ["S1", "P"], ["A"]).Node("Mul", ["S2", "Q"], ["B"])
+            .Node("Add", ["A", "B"], ["Y"]).OutputUnshaped("Y", F64);
+        ModelProto proto = m.Build();
+        proto.Graph.Input[1].Type.TensorType.Shape.Dim[1].DimParam = "e1";
+        var result = Run(proto, ["P", "Q"], setUp: c =>
+        {
+            c.SetInput("S1", (int)F64, [2, 1], [0.5, -1.5]);
+            c.SetInput("S2", (int)F64, [2, 3], [1, 2, 3, -1, -2, 0.5]);
+            c.SetInput("target", (int)F64, [2, 3], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]);
+        }, expectOp: "BroadcastGradientArgs");
+        AssertWithin(result, Tolerance);
     }
 }
