@@ -86,4 +86,41 @@ public class IndexingGradTests
             Assert.Equal(ScatterAdd(picked.Values, dy, GradCheck.Count(Shape)), dx.Values);
         }
     }
+
+    [Theory]
+    [InlineData(0L, DataType.Float)]
+    [InlineData(1L, DataType.Double)]
+    [InlineData(-1L, DataType.Float16)]
+    public void GatherElementsGradSumsBackToThePickedElements(long axis, DataType type)
+    {
+        long[] indexShape = [3, 4, 6];
+        indexShape[(int)(axis < 0 ? axis + 3 : axis)] = 7;  // more picks than rows: repeats accumulate
+        int dim = (int)Shape[(int)(axis < 0 ? axis + 3 : axis)];
+        var random = new Random((int)axis + 30);
+        long[] indices = Enumerable.Range(0, (int)GradCheck.Count(indexShape)).Select(_ => (long)random.Next(-dim, dim)).ToArray();
+        Feed indexFeed = Feed.Int64("indices", indexShape, indices);
+        Fetched picked = OpHarness.RunSingle("GatherElements", [Feed.Float("x", Shape, Iota(Shape)), indexFeed], DataType.Float, "",
+            TinyModel.Attr("axis", axis));
+        double[] dy = GradCheck.Quantize(type, Enumerable.Range(0, picked.Values.Length).Select(i => (double)((i * 5 % 13) - 6) / 8).ToArray());
+        Fetched dx = OpHarness.RunSingle("GatherElementsGrad",
+            [Feed.Of("dy", type, indexShape, dy), Feed.Int64("shape", [Shape.Length], Shape), indexFeed], type, OpHarness.Microsoft,
+            TinyModel.Attr("axis", axis));
+        Assert.Equal(Shape, dx.Shape);
+        Assert.Equal(ScatterAdd(picked.Values, dy, GradCheck.Count(Shape)), dx.Values);
+    }
+
+    [Fact]
+    public void GatherGradOnAnEmbeddingTableWithRepeatsRunsInParallel()
+    {
+        // An embedding's backward: [vocab, hidden] table, many token ids, most rows repeated.
+        long[] table = [1000, 16];
+        var random = new Random(77);
+        long[] ids = Enumerable.Range(0, 600).Select(_ => (long)random.Next(0, 120)).ToArray();
+        Feed idFeed = Feed.Int64("ids", [20, 30], ids);
+        Fetched picked = OpHarness.RunSingle("Gather", [Feed.Float("x", table, Iota(table)), idFeed], DataType.Float, "");
+        double[] dy = GradCheck.Quantize(DataType.Float, GradCheck.Uniform(random, picked.Values.Length));
+        var dx = OpHarness.RunWithThreads(4, "GatherGrad",
+            [Feed.Int64("shape", [2], table), idFeed, Feed.Float("dy", picked.Shape, dy)], [("dx", DataType.Float)], OpHarness.Microsoft, 17)["dx"];
+        GradCheck.AssertClose(dx.Values, ScatterAdd(picked.Values, dy, GradCheck.Count(table)), 1e-6, "GatherGrad embedding");
+    }
 }

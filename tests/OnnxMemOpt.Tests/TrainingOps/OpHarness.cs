@@ -93,6 +93,7 @@ internal static class OpHarness
             DataType.Bfloat16 => NamedOnnxValue.CreateFromTensor(feed.Name, new DenseTensor<BFloat16>(Doubles(feed).Select(v => (BFloat16)(float)v).ToArray(), dims)),
             DataType.Int64 => NamedOnnxValue.CreateFromTensor(feed.Name, new DenseTensor<long>(Longs(feed), dims)),
             DataType.Int32 => NamedOnnxValue.CreateFromTensor(feed.Name, new DenseTensor<int>(Longs(feed).Select(v => checked((int)v)).ToArray(), dims)),
+            DataType.Uint32 => NamedOnnxValue.CreateFromTensor(feed.Name, new DenseTensor<uint>(Longs(feed).Select(v => checked((uint)v)).ToArray(), dims)),
             DataType.Bool => NamedOnnxValue.CreateFromTensor(feed.Name, new DenseTensor<bool>((bool[])feed.Values, dims)),
             _ => throw new NotSupportedException($"feed type {feed.Type}"),
         };

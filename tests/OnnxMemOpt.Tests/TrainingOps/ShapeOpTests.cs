@@ -103,4 +103,37 @@ public class ShapeOpTests
             OpHarness.Microsoft, TinyModel.Attr("axis", 0L));
         Assert.Equal(new double[] { 1, 2, 3 }, result.Values);
     }
+
+    [Theory]
+    [InlineData(1L, new long[] { 1, 3, 2 })]
+    [InlineData(-1L, new long[] { 4, 1 })]
+    [InlineData(0L, new long[] { 2, 1 })]
+    public void SplitTrainingMatchesSplit(long axis, long[] split)
+    {
+        long[] shape = [3, 6, 5];
+        var random = new Random(8);
+        double[] values = Enumerable.Range(0, 90).Select(_ => (double)random.Next(-9, 9)).ToArray();
+        int normalized = (int)(axis < 0 ? axis + 3 : axis);
+        long[] lengths = split.Sum() == shape[normalized] ? split : [.. split, shape[normalized] - split.Sum()];
+        var outputs = lengths.Select((_, i) => ($"out{i}", DataType.Float)).ToArray();
+        Feed[] inputs = [Feed.Float("x", shape, values), Feed.Int64("split", [lengths.Length], lengths)];
+        var ours = OpHarness.Run("SplitTraining", inputs, outputs, OpHarness.Microsoft, 17, TinyModel.Attr("axis", axis));
+        var stock = OpHarness.Run("Split", inputs, outputs, "", 13, TinyModel.Attr("axis", axis));
+        foreach (var (name, _) in outputs)
+        {
+            Assert.Equal(stock[name].Shape, ours[name].Shape);
+            Assert.Equal(stock[name].Values, ours[name].Values);
+        }
+    }
+
+    [Fact]
+    public void SplitTrainingWithoutLengthsSplitsEvenly()
+    {
+        double[] values = Enumerable.Range(0, 12).Select(i => (double)i).ToArray();
+        var result = OpHarness.Run("SplitTraining", [Feed.Float("x", [2, 6], values), Feed.Int64("split", [0], [])],
+            [("a", DataType.Float), ("b", DataType.Float), ("c", DataType.Float)], OpHarness.Microsoft, 17, TinyModel.Attr("axis", 1L));
+        Assert.Equal(new double[] { 0, 1, 6, 7 }, result["a"].Values);
+        Assert.Equal(new double[] { 2, 3, 8, 9 }, result["b"].Values);
+        Assert.Equal(new double[] { 4, 5, 10, 11 }, result["c"].Values);
+    }
 }

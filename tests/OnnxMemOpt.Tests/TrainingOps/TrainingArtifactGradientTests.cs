@@ -34,9 +34,11 @@ public class TrainingArtifactGradientTests(ITestOutputHelper output)
     };
 
     [SkippableTheory]
-    [InlineData("mlp-artifacts")]
-    [InlineData("lora-mlp")]
-    public void AccumulatedGradientsMatchFiniteDifferencesOfTheEvalLoss(string folder)
+    [InlineData("mlp-artifacts", false)]
+    [InlineData("lora-mlp", false)]
+    [InlineData("mlp-artifacts", true)]
+    [InlineData("lora-mlp", true)]
+    public void AccumulatedGradientsMatchFiniteDifferencesOfTheEvalLoss(string folder, bool optimized)
     {
         Artifact artifact = Artifacts[folder];
         string trainingPath = SharedTestData.RequireFile(Path.Combine("ort-training", folder, "training_model.onnx"));
@@ -60,7 +62,8 @@ public class TrainingArtifactGradientTests(ITestOutputHelper output)
         Assert.NotEmpty(parameters);
         NamedOnnxValue[] userInputs = artifact.UserInputs(random);
 
-        using InferenceSession trainer = OrtRunner.CreateSession(File.ReadAllBytes(trainingPath));
+        // Also with ONNX Runtime's full graph optimizations, which a trainer would normally enable.
+        using InferenceSession trainer = optimized ? CreateOptimizedSession(trainingPath) : OrtRunner.CreateSession(File.ReadAllBytes(trainingPath));
         using InferenceSession evaluator = OrtRunner.CreateSession(File.ReadAllBytes(evalPath), registerLibrary: false);
         string lossName = training.Graph.Output[0].Name;
 
@@ -117,6 +120,14 @@ public class TrainingArtifactGradientTests(ITestOutputHelper output)
         {
             GradCheck.AssertClose(tensor.ToArray().Select(v => (double)v).ToArray(), first[name].Select(v => 2.0 * v).ToArray(), 1e-6, $"{name} accumulated twice");
         }
+    }
+
+    private static InferenceSession CreateOptimizedSession(string path)
+    {
+        using var options = OnnxMemOpt.CustomOps.CustomOpLibrary.CreateSessionOptions();
+        options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL;
+        options.IntraOpNumThreads = 2;
+        return new InferenceSession(path, options);
     }
 
     private static float[] RandomFloats(Random random, int count, float lo, float hi) =>

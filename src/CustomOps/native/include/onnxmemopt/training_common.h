@@ -1,10 +1,13 @@
 // Shared helpers for the ONNX Runtime training ops (domain com.microsoft) that the stock inference
-// runtime lacks: element-type traits, a data-driven OrtCustomOp whose signature (types, optional and
-// variadic inputs) mirrors training_op_defs.cc, attribute readers with schema defaults, shape
-// helpers and a chunked ParallelFor over the session's intra-op thread pool.
+// runtime lacks: the scalar derivative functors (shared with the CUDA twins), element-type traits,
+// a data-driven OrtCustomOp whose signature (types, optional, variadic and host-memory inputs,
+// execution provider) mirrors training_op_defs.cc, attribute readers with schema defaults, shape
+// helpers, a chunked ParallelFor over the session's intra-op thread pool and the pointwise
+// gradient kernel.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -20,6 +23,85 @@
 #include "onnxruntime_cxx_api.h"
 
 namespace onnxmemopt::training {
+
+// ---------------------------------------------------------------------------------------------
+// Scalar derivatives, shared by the CPU kernels and their CUDA twins (*.cu)
+// ---------------------------------------------------------------------------------------------
+
+#if defined(__CUDACC__)
+#define ONNXMEMOPT_HOST_DEVICE __host__ __device__
+#else
+#define ONNXMEMOPT_HOST_DEVICE
+#endif
+
+// Overloads that pick the float or double C function on host and device alike.
+ONNXMEMOPT_HOST_DEVICE inline float Exp(float v) { return expf(v); }
+ONNXMEMOPT_HOST_DEVICE inline double Exp(double v) { return exp(v); }
+ONNXMEMOPT_HOST_DEVICE inline float Erf(float v) { return erff(v); }
+ONNXMEMOPT_HOST_DEVICE inline double Erf(double v) { return erf(v); }
+ONNXMEMOPT_HOST_DEVICE inline float Tanh(float v) { return tanhf(v); }
+ONNXMEMOPT_HOST_DEVICE inline double Tanh(double v) { return tanh(v); }
+
+// Each functor maps (dy, x) in the compute type C to dx.
+
+// GELU y = x Phi(x): d/dx = Phi(x) + x phi(x).
+struct GeluDerivative {
+  template <typename C>
+  ONNXMEMOPT_HOST_DEVICE C operator()(C dy, C x) const {
+    const C cdf = C(0.5) * (C(1) + Erf(x * C(0.70710678118654752440)));
+    const C pdf = C(0.39894228040143267794) * Exp(C(-0.5) * x * x);
+    return dy * (cdf + x * pdf);
+  }
+};
+
+// FastGelu y = 0.5 x (1 + tanh(u)), u = a (x + g x^3), a = sqrt(2/pi), g = 0.044715:
+// d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) a (1 + 3 g x^2), t = tanh(u).
+struct FastGeluDerivative {
+  template <typename C>
+  ONNXMEMOPT_HOST_DEVICE C operator()(C dy, C x) const {
+    const C kAlpha = C(0.79788456080286535588);
+    const C kGamma = C(0.044715);
+    const C x2 = x * x;
+    const C t = Tanh(kAlpha * x * (C(1) + kGamma * x2));
+    const C du = kAlpha * (C(1) + C(3) * kGamma * x2);
+    return dy * (C(0.5) * (C(1) + t) + C(0.5) * x * (C(1) - t * t) * du);
+  }
+};
+
+// QuickGelu y = x sigmoid(alpha x): d/dx = s (1 + alpha x (1 - s)), s = sigmoid(alpha x).
+struct QuickGeluDerivative {
+  float alpha;
+  template <typename C>
+  ONNXMEMOPT_HOST_DEVICE C operator()(C dy, C x) const {
+    const C z = C(alpha) * x;
+    // The sigmoid evaluated on the side where exp cannot overflow.
+    const C s = z >= C(0) ? C(1) / (C(1) + Exp(-z)) : Exp(z) / (C(1) + Exp(z));
+    return dy * s * (C(1) + z * (C(1) - s));
+  }
+};
+
+// ReluGrad: a select, not a multiply, so an infinite dY where X <= 0 gives 0, not NaN.
+struct ReluDerivative {
+  template <typename C>
+  ONNXMEMOPT_HOST_DEVICE C operator()(C dy, C x) const {
+    return x > C(0) ? dy : C(0);
+  }
+};
+
+// SigmoidGrad and TanhGrad take the forward OUTPUT y.
+struct SigmoidDerivative {
+  template <typename C>
+  ONNXMEMOPT_HOST_DEVICE C operator()(C dy, C y) const {
+    return dy * y * (C(1) - y);
+  }
+};
+
+struct TanhDerivative {
+  template <typename C>
+  ONNXMEMOPT_HOST_DEVICE C operator()(C dy, C y) const {
+    return dy * (C(1) - y * y);
+  }
+};
 
 // ---------------------------------------------------------------------------------------------
 // Element types
@@ -87,6 +169,13 @@ struct Element<int8_t> {
   static int8_t Store(int64_t v) { return static_cast<int8_t>(v); }
 };
 template <>
+struct Element<uint32_t> {
+  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32;
+  using Compute = int64_t;
+  static int64_t Load(uint32_t v) { return v; }
+  static uint32_t Store(int64_t v) { return static_cast<uint32_t>(v); }
+};
+template <>
 struct Element<uint8_t> {
   static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8;
   using Compute = int64_t;
@@ -118,6 +207,9 @@ enum class Arity { kRequired, kOptional, kVariadic };
 struct IoSpec {
   ONNXTensorElementDataType type;
   Arity arity = Arity::kRequired;
+  // A small input the kernel reads on the host (a flag, a ratio): ONNX Runtime then keeps it in
+  // CPU memory even when the op runs on CUDA. Irrelevant for CPU ops.
+  bool on_host = false;
 };
 
 template <typename T>
@@ -132,6 +224,10 @@ template <typename T>
 IoSpec Var() {
   return {Element<T>::kType, Arity::kVariadic};
 }
+template <typename T>
+IoSpec OptHost() {
+  return {Element<T>::kType, Arity::kOptional, true};
+}
 
 // One overload of one op: ONNX Runtime builds a single schema per name from all overloads and
 // picks the overload whose declared types match the node, so each (T, U, ...) combination the
@@ -141,6 +237,7 @@ struct OpSpec {
   std::vector<IoSpec> inputs;
   std::vector<IoSpec> outputs;
   int variadic_min_arity = 1;
+  const char* provider = nullptr;  // nullptr: CPUExecutionProvider; the *.cu twins set CUDA's
 };
 
 // A kernel instance: created once per node; Compute runs on every Run.
@@ -178,6 +275,7 @@ class TrainingOp : public Ort::CustomOpBase<TrainingOp, TrainingKernel, /*WithSt
   }
 
   const char* GetName() const { return spec_.name.c_str(); }
+  const char* GetExecutionProviderType() const { return spec_.provider; }
   size_t GetInputTypeCount() const { return spec_.inputs.size(); }
   size_t GetOutputTypeCount() const { return spec_.outputs.size(); }
   ONNXTensorElementDataType GetInputType(size_t index) const { return spec_.inputs.at(index).type; }
@@ -187,6 +285,9 @@ class TrainingOp : public Ort::CustomOpBase<TrainingOp, TrainingKernel, /*WithSt
   }
   OrtCustomOpInputOutputCharacteristic GetOutputCharacteristic(size_t index) const {
     return Characteristic(spec_.outputs.at(index).arity);
+  }
+  OrtMemType GetInputMemoryType(size_t index) const {
+    return spec_.inputs.at(index).on_host ? OrtMemTypeCPUInput : OrtMemTypeDefault;
   }
   int GetVariadicInputMinArity() const { return spec_.variadic_min_arity; }
   bool GetVariadicInputHomogeneity() const { return true; }

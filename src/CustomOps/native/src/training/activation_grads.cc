@@ -8,27 +8,7 @@
 namespace onnxmemopt::training {
 namespace {
 
-struct ReluDerivative {
-  template <typename C>
-  C operator()(C dy, C x) const {
-    // A select, not a multiply: an infinite dY where X <= 0 must give 0, not NaN.
-    return x > C(0) ? dy : C(0);
-  }
-};
-
-struct SigmoidDerivative {
-  template <typename C>
-  C operator()(C dy, C y) const {
-    return dy * y * (C(1) - y);
-  }
-};
-
-struct TanhDerivative {
-  template <typename C>
-  C operator()(C dy, C y) const {
-    return dy * (C(1) - y * y);
-  }
-};
+// The derivative functors live in training_common.h, shared with activation_grads.cu.
 
 [[maybe_unused]] const bool kRegistered =
     RegisterForEach<ONNXMEMOPT_FLOAT_TYPES>(kMicrosoftDomain, [](auto tag) {

@@ -44,7 +44,28 @@ class SoftmaxGradKernel final : public TrainingKernel {
     const T* y_data = y.GetTensorData<T>();
     const int64_t block = length * inner;
 
-    ParallelRange(context, outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(block, 1)), [&](int64_t begin, int64_t end) {
+    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(block, 1));
+    if (inner == 1) {
+      // Contiguous rows (last axis, or the coerced 2-D form): a plain dot product per row.
+      ParallelRange(context, outer, grain, [&](int64_t begin, int64_t end) {
+        for (int64_t o = begin; o < end; ++o) {
+          const T* dy_row = dy_data + o * length;
+          const T* y_row = y_data + o * length;
+          T* dx_row = dx + o * length;
+          Accumulator sum = 0.0;
+          for (int64_t a = 0; a < length; ++a) {
+            const Accumulator d = Element<T>::Load(dy_row[a]);
+            sum += kKind == SoftmaxKind::kSoftmax ? d * Accumulator(Element<T>::Load(y_row[a])) : d;
+          }
+          for (int64_t a = 0; a < length; ++a) {
+            dx_row[a] = Element<T>::Store(static_cast<ComputeOf<T>>(
+                Gradient(Element<T>::Load(dy_row[a]), Element<T>::Load(y_row[a]), sum)));
+          }
+        }
+      });
+      return;
+    }
+    ParallelRange(context, outer, grain, [&](int64_t begin, int64_t end) {
       // sums[i]: the reduction over the softmax axis for inner position i.
       std::vector<Accumulator> sums(static_cast<size_t>(inner));
       for (int64_t o = begin; o < end; ++o) {
@@ -64,16 +85,8 @@ class SoftmaxGradKernel final : public TrainingKernel {
         for (int64_t a = 0; a < length; ++a) {
           const int64_t row = base + a * inner;
           for (int64_t i = 0; i < inner; ++i) {
-            const Accumulator d = Element<T>::Load(dy_data[row + i]);
-            const Accumulator out = Element<T>::Load(y_data[row + i]);
-            const Accumulator s = sums[static_cast<size_t>(i)];
-            Accumulator value;
-            if constexpr (kKind == SoftmaxKind::kSoftmax) {
-              value = out * (d - s);
-            } else {
-              value = d - std::exp(out) * s;
-            }
-            dx[row + i] = Element<T>::Store(static_cast<ComputeOf<T>>(value));
+            dx[row + i] = Element<T>::Store(static_cast<ComputeOf<T>>(
+                Gradient(Element<T>::Load(dy_data[row + i]), Element<T>::Load(y_data[row + i]), sums[static_cast<size_t>(i)])));
           }
         }
       }
@@ -81,6 +94,15 @@ class SoftmaxGradKernel final : public TrainingKernel {
   }
 
  private:
+  // dX from dY, the forward output and the row's reduction (sum(dY * Y), or sum(dY) for log).
+  static Accumulator Gradient(Accumulator dy, Accumulator out, Accumulator sum) {
+    if constexpr (kKind == SoftmaxKind::kSoftmax) {
+      return out * (dy - sum);
+    } else {
+      return dy - std::exp(out) * sum;
+    }
+  }
+
   const char* op_;
   int64_t axis_;
 };
