@@ -2,7 +2,10 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Graph.Shapes;
+using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Passes;
+using OnnxMemOpt.Patterns;
 using Spectre.Console;
 
 namespace OnnxMemOpt.Cli.Commands;
@@ -37,7 +40,7 @@ internal static class InspectCommand
 }
 
 /// <summary>The data behind `inspect`, rendered as JSON or as terminal tables.</summary>
-internal sealed record InspectReport(string File, ModelSummary Summary, int ValuesTyped, int ValuesSized, int Values)
+internal sealed record InspectReport(string File, ModelSummary Summary, int ValuesTyped, int ValuesSized, int Values, MemoryEstimate Memory, IReadOnlyList<(string Pass, string Rule, int Count)> Patterns)
 {
     public static InspectReport Build(OnnxModel model, DimBindings dims)
     {
@@ -45,7 +48,15 @@ internal sealed record InspectReport(string File, ModelSummary Summary, int Valu
         var values = model.Graph.Nodes.SelectMany(n => n.Outputs).Where(o => o.Length > 0).ToList();
         int typed = values.Count(v => types.TryGetValue(v, out TensorType? t) && t.Shape is not null);
         int sized = values.Count(v => types.TryGetValue(v, out TensorType? t) && t.ByteSize is not null);
-        return new InspectReport(model.FileName, ModelSummary.Of(model), typed, sized, values.Count);
+        return new InspectReport(model.FileName, ModelSummary.Of(model), typed, sized, values.Count, MemoryEstimate.Of(model, dims), RecognisedPatterns(model, dims));
+    }
+
+    /// <summary>What the passes would rewrite: they run on a copy, so inspect never changes the model.</summary>
+    private static List<(string Pass, string Rule, int Count)> RecognisedPatterns(OnnxModel model, DimBindings dims)
+    {
+        OnnxModel copy = OnnxModel.FromProto(model.Proto.Clone(), model.FileName, model.BaseDirectory);
+        PassResult result = MemoryPasses.Run(copy, MemoryPasses.All, dims);
+        return result.Rewrites.GroupBy(r => (r.Pass, r.Rule)).Select(g => (g.Key.Pass, g.Key.Rule, g.Count())).ToList();
     }
 
     public JsonObject ToJson()
@@ -67,13 +78,8 @@ internal sealed record InspectReport(string File, ModelSummary Summary, int Valu
             ["inputs"] = new JsonArray(Summary.Inputs.Select(i => (JsonNode?)JsonValue.Create(i)).ToArray()),
             ["outputs"] = new JsonArray(Summary.Outputs.Select(o => (JsonNode?)JsonValue.Create(o)).ToArray()),
             ["shapes"] = new JsonObject { ["values"] = Values, ["with_shape"] = ValuesTyped, ["with_size"] = ValuesSized },
-            ["patterns"] = new JsonArray(),
-            ["memory"] = new JsonObject
-            {
-                ["saved_activation_bytes"] = null,
-                ["peak_bytes"] = null,
-                ["status"] = "not yet estimated",
-            },
+            ["patterns"] = new JsonArray(Patterns.Select(p => (JsonNode?)new JsonObject { ["pass"] = p.Pass, ["pattern"] = p.Rule, ["count"] = p.Count }).ToArray()),
+            ["memory"] = MemoryReport.ToJson(Memory),
         };
     }
 
@@ -90,6 +96,10 @@ internal sealed record InspectReport(string File, ModelSummary Summary, int Valu
             table.AddRow(Markup.Escape(op), count.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
         console.Write(table);
-        console.MarkupLine("memory: not yet estimated");
+        foreach (var (pass, rule, count) in Patterns)
+        {
+            console.MarkupLine($"pattern {Markup.Escape(rule)} ({Markup.Escape(pass)}): {count}");
+        }
+        MemoryReport.RenderMemory(console, "memory", Memory);
     }
 }

@@ -1,17 +1,23 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using OnnxMemOpt.Graph;
+using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Passes;
+using OnnxMemOpt.Patterns;
+using Spectre.Console;
 
 namespace OnnxMemOpt.Cli.Commands;
 
 /// <summary>
-/// `onnxmemopt rewrite MODEL -o OUT [--passes LIST]`. `--passes none` parses the model into the IR
-/// and serialises it again, which must reproduce the input byte for byte.
+/// `onnxmemopt rewrite MODEL -o OUT [--passes LIST] [--report FILE] [--fold-trainable-affine]`:
+/// applies the passes in the order fuse, regelu2, resilu2, msln, msrms (default: all; each applies
+/// where its patterns occur) and reports each substitution, each refusal with its reason, and the
+/// memory estimate before and after. `--passes none` serialises the model back unchanged, byte for byte.
 /// </summary>
 internal static class RewriteCommand
 {
-    /// <summary>Pass names of the contract; each is implemented by the rewriter (issue 6).</summary>
-    public static readonly string[] KnownPasses = ["fuse", "regelu2", "resilu2", "msln", "msrms"];
+    public static readonly string[] KnownPasses = MemoryPasses.All;
 
     public static Command Create(CommandIO io)
     {
@@ -19,40 +25,54 @@ internal static class RewriteCommand
         var model = CommonOptions.ModelArgument();
         var output = new Option<string>("--output", "-o") { Description = "Where to write the rewritten model.", Required = true };
         var passes = new Option<string>("--passes") { Description = "Comma-separated passes: fuse, regelu2, resilu2, msln, msrms, or none (default: all that apply)." };
+        var report = new Option<string>("--report") { Description = "Also write the JSON report to this file." };
+        var foldTrainable = new Option<bool>("--fold-trainable-affine") { Description = "Let msln/msrms rewrite norms whose γ/β are trainable (reparameterised; reported)." };
         var command = new Command("rewrite", "Rewrite a training graph to keep less memory for the backward pass.");
         command.Arguments.Add(model);
         command.Options.Add(output);
         command.Options.Add(passes);
+        command.Options.Add(report);
+        command.Options.Add(foldTrainable);
         common.AddTo(command);
         command.SetAction(parse =>
         {
-            common.BindingsFrom(parse);
+            DimBindings dims = common.BindingsFrom(parse);
             string[] selected = ParsePasses(parse.GetValue(passes));
             OnnxModel loaded = OnnxModel.Load(parse.GetValue(model)!);
             _ = loaded.Graph; // the IR is built over the document: what is saved is what the IR holds
-            if (selected.Length > 0)
-            {
-                throw new NotSupportedException($"passes {string.Join(", ", selected)} are not available in this build yet; use --passes none");
-            }
+            MemoryEstimate before = MemoryEstimate.Of(loaded, dims);
+            var options = new RewriteOptions { FoldTrainableAffine = parse.GetValue(foldTrainable) };
+            PassResult result = selected.Length > 0 ? MemoryPasses.Run(loaded, selected, dims, options) : new PassResult();
+            MemoryEstimate after = selected.Length > 0 ? MemoryEstimate.Of(loaded, dims) : before;
             string path = parse.GetValue(output)!;
             loaded.Save(path);
+            var json = new JsonObject
+            {
+                ["input"] = loaded.FileName,
+                ["output"] = path,
+                ["passes"] = new JsonArray(selected.Select(p => (JsonNode?)JsonValue.Create(p)).ToArray()),
+                ["fold_trainable_affine"] = options.FoldTrainableAffine,
+                ["rewrites"] = MemoryReport.Rewrites(result),
+                ["skipped"] = MemoryReport.Skipped(result),
+                ["memory_before"] = MemoryReport.ToJson(before),
+                ["memory_after"] = MemoryReport.ToJson(after),
+            };
+            string text = json.ToJsonString(JsonOutput.Options);
+            if (parse.GetValue(report) is { } reportPath)
+            {
+                File.WriteAllText(reportPath, text + Environment.NewLine);
+            }
             if (parse.GetValue(common.Json))
             {
-                var result = new JsonObject
-                {
-                    ["input"] = loaded.FileName,
-                    ["output"] = path,
-                    ["passes"] = new JsonArray(),
-                    ["rewrites"] = new JsonArray(),
-                    ["skipped"] = new JsonArray(),
-                    ["memory_before"] = null,
-                    ["memory_after"] = null,
-                };
-                io.Out.WriteLine(result.ToJsonString(JsonOutput.Options));
+                io.Out.WriteLine(text);
             }
             else
             {
-                io.Out.WriteLine($"wrote {path} (no passes applied)");
+                var console = MemoryReport.Console(io.Out);
+                console.MarkupLine($"wrote {Markup.Escape(path)} ({(selected.Length == 0 ? "no passes applied" : string.Join(", ", selected))})");
+                MemoryReport.RenderResult(console, result);
+                MemoryReport.RenderMemory(console, "before", before);
+                MemoryReport.RenderMemory(console, "after", after);
             }
             return ExitCodes.Success;
         });
@@ -77,6 +97,7 @@ internal static class RewriteCommand
                 throw new UsageException($"unknown pass '{name}'; choose from {string.Join(", ", KnownPasses)} or none");
             }
         }
-        return names;
+        // Passes run in pipeline order whatever order they were listed in: fusion feeds the others.
+        return KnownPasses.Where(names.Contains).ToArray();
     }
 }

@@ -183,25 +183,47 @@ public sealed class OnnxGraph
     }
 
     /// <summary>
-    /// Replaces <paramref name="oldNodes"/> by <paramref name="replacements"/> in one edit: the
-    /// replacements may produce the old nodes' output names again (so readers and graph outputs keep
-    /// their names); any old output that nothing produces afterwards must be unread.
+    /// Replaces <paramref name="oldNodes"/> by <paramref name="replacements"/> in one edit, in place:
+    /// the replacements take the file position of the earliest old node, so the execution order
+    /// (which follows file order among ready nodes) keeps them where the old ones ran. They may
+    /// produce the old nodes' output names again (readers and graph outputs keep their names); any
+    /// old output that nothing produces afterwards must be unread.
     /// </summary>
     public IReadOnlyList<OnnxNode> ReplaceNodes(IReadOnlyCollection<OnnxNode> oldNodes, IEnumerable<NodeProto> replacements)
     {
+        int position = oldNodes.Count == 0 ? _nodes.Count : oldNodes.Min(n => _nodes.IndexOf(n));
         foreach (OnnxNode node in oldNodes)
         {
             Unindex(node);
             _nodes.Remove(node);
             Proto.Node.Remove(node.Proto);
         }
-        var added = replacements.Select(AddNode).ToList();
+        var added = InsertNodes(Math.Min(position, _nodes.Count), replacements);
         foreach (string output in oldNodes.SelectMany(n => n.Outputs))
         {
             if (output.Length > 0 && Producer(output) is null && (Consumers(output).Count > 0 || IsGraphOutput(output)))
             {
                 throw new InvalidOperationException($"value '{output}' is still read but no replacement produces it");
             }
+        }
+        return added;
+    }
+
+    /// <summary>Adds nodes just before <paramref name="anchor"/> in file order (e.g. a recomputation before its first reader).</summary>
+    public IReadOnlyList<OnnxNode> InsertNodesBefore(OnnxNode anchor, IEnumerable<NodeProto> nodes) =>
+        InsertNodes(Math.Max(_nodes.IndexOf(anchor), 0), nodes);
+
+    private List<OnnxNode> InsertNodes(int position, IEnumerable<NodeProto> nodes)
+    {
+        var added = new List<OnnxNode>();
+        foreach (NodeProto proto in nodes)
+        {
+            OnnxNode node = AddNode(proto);
+            _nodes.RemoveAt(_nodes.Count - 1);
+            Proto.Node.RemoveAt(Proto.Node.Count - 1);
+            _nodes.Insert(position + added.Count, node);
+            Proto.Node.Insert(position + added.Count, proto);
+            added.Add(node);
         }
         return added;
     }

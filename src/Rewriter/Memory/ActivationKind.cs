@@ -13,7 +13,7 @@ public enum ActivationKind
 }
 
 /// <summary>Names a saved tensor's kind from the backward nodes that read it (and, for attention, its producer).</summary>
-internal static class ActivationKinds
+public static class ActivationKinds
 {
     private static readonly HashSet<string> ActivationGradients = new(StringComparer.Ordinal)
     {
@@ -38,7 +38,7 @@ internal static class ActivationKinds
         _ => "other",
     };
 
-    public static ActivationKind Of(OnnxNode? producer, IReadOnlyList<OnnxNode> backwardReaders, IEnumerable<OnnxNode> forwardReaders)
+    internal static ActivationKind Of(OnnxNode? producer, IReadOnlyList<OnnxNode> backwardReaders, IEnumerable<OnnxNode> forwardReaders)
     {
         if (backwardReaders.Any(n => ActivationGradients.Contains(n.OpType))) return ActivationKind.GeluSiluInput;
         if (backwardReaders.Any(n => NormGradients.Contains(n.OpType))) return ActivationKind.NormInput;

@@ -111,31 +111,39 @@ public abstract class MsNormRule : RewriteRule
         string invStd = match[_invStd];
         string forwardName = graph.UniqueName($"{forward.Label}/{MsForwardOp}");
         string scope = $"{forward.Label}_Grad/{MsForwardOp}";
-        var nodes = new List<NodeProto>
+        var forwardNodes = new List<NodeProto>
         {
             GraphEdits.Node(MsForwardOp, MemoryRuleSupport.Domain, forwardName, [x], [z, invStd], GraphEdits.Attr("axis", axis), GraphEdits.Attr("epsilon", epsilon)),
         };
-        nodes.AddRange(Affine(graph, z, scale, bias, y, $"{forward.Label}/Affine"));
+        forwardNodes.AddRange(Affine(graph, z, scale, bias, y, $"{forward.Label}/Affine"));
         string recomputed = graph.UniqueName($"{y}_recomputed");
-        nodes.AddRange(Affine(graph, z, scale, bias, recomputed, $"{scope}/RecomputeAffine"));
+        var recompute = Affine(graph, z, scale, bias, recomputed, $"{scope}/RecomputeAffine").ToList();
 
         string dY = match[_dY];
         string dZ = graph.UniqueName($"{z}_grad");
-        nodes.Add(GraphEdits.Node("Mul", "", graph.UniqueName($"{scope}/ScaleGrad"), [dY, scale], [dZ]));
-        nodes.Add(GraphEdits.Node(MsGradientOp, MemoryRuleSupport.Domain, graph.UniqueName($"{scope}/{MsGradientOp}"), [dZ, z, invStd], [gradient.Outputs[0]], GraphEdits.Attr("axis", axis)));
+        var backwardNodes = new List<NodeProto>
+        {
+            GraphEdits.Node("Mul", "", graph.UniqueName($"{scope}/ScaleGrad"), [dY, scale], [dZ]),
+            GraphEdits.Node(MsGradientOp, MemoryRuleSupport.Domain, graph.UniqueName($"{scope}/{MsGradientOp}"), [dZ, z, invStd], [gradient.Outputs[0]], GraphEdits.Attr("axis", axis)),
+        };
         long[] rows = Enumerable.Range(0, firstNormalized).Select(i => (long)i).ToArray();
         if (gradient.Output(1) is { } scaleGrad)
         {
             string product = graph.UniqueName($"{scaleGrad}_terms");
-            nodes.Add(GraphEdits.Node("Mul", "", graph.UniqueName($"{scope}/ScaleGradTerms"), [dY, z], [product]));
-            nodes.Add(RowSum(context, product, rows, scaleGrad, $"{scope}/ScaleGradSum"));
+            backwardNodes.Add(GraphEdits.Node("Mul", "", graph.UniqueName($"{scope}/ScaleGradTerms"), [dY, z], [product]));
+            backwardNodes.Add(RowSum(context, product, rows, scaleGrad, $"{scope}/ScaleGradSum"));
         }
         if (gradient.Output(2) is { } biasGrad)
         {
-            nodes.Add(RowSum(context, dY, rows, biasGrad, $"{scope}/BiasGradSum"));
+            backwardNodes.Add(RowSum(context, dY, rows, biasGrad, $"{scope}/BiasGradSum"));
         }
-        graph.ReplaceNodes([forward, gradient], nodes);
-        MemoryRuleSupport.RedirectBackwardShapeReaders(context, x, z);
+
+        // Each part goes where what it replaces ran: the gradient in backward, the norm in forward,
+        // and the recomputed affine just before the first weight-gradient node that reads it.
+        graph.ReplaceNodes([gradient], backwardNodes);
+        graph.ReplaceNodes([forward], forwardNodes);
+        OnnxNode firstReader = backwardReaders.OrderBy(r => graph.Nodes.ToList().IndexOf(r)).First();
+        graph.InsertNodesBefore(firstReader, recompute);
         foreach (OnnxNode reader in backwardReaders)
         {
             for (int i = 0; i < reader.Inputs.Count; i++)
@@ -143,6 +151,7 @@ public abstract class MsNormRule : RewriteRule
                 if (reader.Inputs[i] == y) reader.SetInput(i, recomputed);
             }
         }
+        MemoryRuleSupport.RedirectBackwardShapeReaders(context, x, z);
         string note = trainable
             ? "trainable affine reparameterised: γ⊙ẑ+β applied to the shared ẑ, recomputed for weight gradients"
             : "affine applied to the shared ẑ";

@@ -48,26 +48,31 @@ public sealed class ReGelu2Rule : RewriteRule
         OnnxNode gradient = match.Root;
         string x = match[_x];
         MemoryRuleSupport.EnsureDomain(context);
-        var added = new List<Onnx.Proto.NodeProto>();
-        var removed = new List<OnnxNode> { gradient };
+        var forwardNodes = new List<Onnx.Proto.NodeProto>();
         string input = x;
         if (match.TryGet(_bias) is { } bias)
         {
             input = graph.UniqueName($"{x}_biased");
-            added.Add(GraphEdits.Node("Add", "", graph.UniqueName($"{forward.Label}/BiasAdd"), [x, bias], [input]));
+            forwardNodes.Add(GraphEdits.Node("Add", "", graph.UniqueName($"{forward.Label}/BiasAdd"), [x, bias], [input]));
+            GraphEdits.DeclareLike(context, input, x);
         }
         string code = graph.UniqueName($"{x}_code");
         bool exactErfForward = IsErf(forward);
         string y = exactErfForward ? forward.Outputs[0] : graph.UniqueName($"{forward.Outputs[0]}_erf_unused");
         string name = graph.UniqueName($"{forward.Label}/ReGelu2");
-        added.Add(GraphEdits.Node("ReGelu2", MemoryRuleSupport.Domain, name, [input], [y, code]));
-        added.Add(GraphEdits.Node("ReGelu2Grad", MemoryRuleSupport.Domain, graph.UniqueName($"{gradient.Label}/ReGelu2Grad"), [match[_dY], code], [gradient.Outputs[0]]));
+        forwardNodes.Add(GraphEdits.Node("ReGelu2", MemoryRuleSupport.Domain, name, [input], [y, code]));
+        long? saved = MemoryRuleSupport.Bytes(context, x) - MemoryRuleSupport.CodeBytes(context, x);
+
+        // Each half goes where the node it replaces ran: the gradient in backward, the op in forward.
+        graph.ReplaceNodes([gradient], [GraphEdits.Node("ReGelu2Grad", MemoryRuleSupport.Domain, graph.UniqueName($"{gradient.Label}/ReGelu2Grad"), [match[_dY], code], [gradient.Outputs[0]])]);
         if (exactErfForward)
         {
-            removed.Add(forward);
+            graph.ReplaceNodes([forward], forwardNodes);
         }
-        long? saved = MemoryRuleSupport.Bytes(context, x) - MemoryRuleSupport.CodeBytes(context, x);
-        graph.ReplaceNodes(removed, added);
+        else
+        {
+            graph.InsertNodesBefore(forward, forwardNodes);
+        }
         MemoryRuleSupport.RedirectBackwardShapeReaders(context, x, forward.Outputs[0]);
         string note = exactErfForward ? $"{forward.OpType} → ReGelu2" : $"{forward.OpType} forward kept exact (tanh form); ReGelu2 supplies the code";
         return new RuleOutcome(name, saved, note);

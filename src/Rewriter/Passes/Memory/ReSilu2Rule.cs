@@ -1,4 +1,5 @@
 using OnnxMemOpt.Graph;
+using OnnxMemOpt.Memory;
 using OnnxMemOpt.Patterns;
 
 namespace OnnxMemOpt.Passes.Memory;
@@ -60,11 +61,12 @@ internal static class SiluRewrite
         string code = graph.UniqueName($"{x}_code");
         string name = graph.UniqueName($"{forwardLabel}/ReSilu2");
         long? saved = MemoryRuleSupport.Bytes(context, x) - MemoryRuleSupport.CodeBytes(context, x);
-        graph.ReplaceNodes(removed,
-        [
-            GraphEdits.Node("ReSilu2", MemoryRuleSupport.Domain, name, [x], [y, code], GraphEdits.Attr("alpha", alpha)),
-            GraphEdits.Node("ReSilu2Grad", MemoryRuleSupport.Domain, graph.UniqueName($"{gradientLabel}/ReSilu2Grad"), [dY, code], [dX], GraphEdits.Attr("alpha", alpha)),
-        ]);
+        // Each half goes where the nodes it replaces ran: the gradient in backward, the op in forward.
+        var phases = TrainingPhases.Classify(graph);
+        graph.ReplaceNodes(removed.Where(phases.IsBackward).ToList(),
+            [GraphEdits.Node("ReSilu2Grad", MemoryRuleSupport.Domain, graph.UniqueName($"{gradientLabel}/ReSilu2Grad"), [dY, code], [dX], GraphEdits.Attr("alpha", alpha))]);
+        graph.ReplaceNodes(removed.Where(n => !phases.IsBackward(n)).ToList(),
+            [GraphEdits.Node("ReSilu2", MemoryRuleSupport.Domain, name, [x], [y, code], GraphEdits.Attr("alpha", alpha))]);
         MemoryRuleSupport.RedirectBackwardShapeReaders(context, x, y);
         return new RuleOutcome(name, saved, alpha == 1.0f ? "SiLU" : $"x·σ({alpha}·x)");
     }

@@ -382,7 +382,13 @@ class ShapeInference {
   }
 
   // The common case: output `output` has input `input`'s element type and shape.
-  void PropagateInput(size_t input, size_t output) const { SetOutput(output, InputType(input), InputShape(input)); }
+  // An input whose shape ONNX Runtime does not know reads as rank 0 here; declaring the output a
+  // scalar would then break the shape inference of every consumer, so leave it unknown instead.
+  void PropagateInput(size_t input, size_t output) const {
+    std::vector<Dim> dims = InputShape(input);
+    if (dims.empty()) return;
+    SetOutput(output, InputType(input), dims);
+  }
 
  private:
   const OrtTensorTypeAndShapeInfo* InputInfo(size_t index) const {

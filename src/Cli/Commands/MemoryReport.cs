@@ -1,0 +1,82 @@
+using System.Text.Json.Nodes;
+using OnnxMemOpt.Memory;
+using OnnxMemOpt.Patterns;
+using Spectre.Console;
+
+namespace OnnxMemOpt.Cli.Commands;
+
+/// <summary>The JSON and terminal forms of a memory estimate and of a pass result, shared by inspect, fuse and rewrite.</summary>
+internal static class MemoryReport
+{
+    /// <summary>`{saved_activation_bytes, peak_bytes, ...}`; saved bytes are null for a graph without a backward pass or with unknown sizes.</summary>
+    public static JsonObject ToJson(MemoryEstimate estimate)
+    {
+        var byKind = new JsonObject();
+        foreach (var (kind, bytes) in estimate.ByKind.OrderBy(k => k.Key)) byKind[ActivationKinds.Name(kind)] = bytes;
+        return new JsonObject
+        {
+            ["saved_activation_bytes"] = estimate.IsTrainingGraph ? estimate.SavedActivationBytes : null,
+            ["peak_bytes"] = estimate.PeakBytes,
+            ["training_graph"] = estimate.IsTrainingGraph,
+            ["saved_tensors"] = estimate.Saved.Count,
+            ["unknown_sizes"] = estimate.UnknownSizes,
+            ["by_kind"] = byKind,
+        };
+    }
+
+    public static JsonArray Rewrites(PassResult result) => new(result.Rewrites.Select(r => (JsonNode?)new JsonObject
+    {
+        ["pass"] = r.Pass,
+        ["rule"] = r.Rule,
+        ["node"] = r.Node,
+        ["saved_bytes"] = r.SavedBytes,
+        ["note"] = r.Note,
+    }).ToArray());
+
+    public static JsonArray Skipped(PassResult result) => new(result.Skipped.Select(s => (JsonNode?)new JsonObject
+    {
+        ["pass"] = s.Pass,
+        ["rule"] = s.Rule,
+        ["node"] = s.Node,
+        ["reason"] = s.Reason,
+    }).ToArray());
+
+    public static string Bytes(long? bytes) => bytes is { } b ? $"{b:N0}" : "unknown (bind symbols with --dim)";
+
+    public static IAnsiConsole Console(TextWriter writer) =>
+        AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), Interactive = InteractionSupport.No });
+
+    public static void RenderResult(IAnsiConsole console, PassResult result)
+    {
+        if (result.Rewrites.Count > 0)
+        {
+            var table = new Table().AddColumn("pass").AddColumn("rule").AddColumn("node").AddColumn(new TableColumn("saved bytes").RightAligned());
+            foreach (RewriteRecord r in result.Rewrites)
+            {
+                table.AddRow(Markup.Escape(r.Pass), Markup.Escape(r.Rule), Markup.Escape(r.Node), r.SavedBytes is { } b ? $"{b:N0}" : "?");
+            }
+            console.Write(table);
+        }
+        else
+        {
+            console.MarkupLine("no rewrites");
+        }
+        foreach (SkipRecord s in result.Skipped)
+        {
+            console.MarkupLine($"skipped {Markup.Escape(s.Pass)} {Markup.Escape(s.Node)}: {Markup.Escape(s.Reason)}");
+        }
+    }
+
+    public static void RenderMemory(IAnsiConsole console, string label, MemoryEstimate estimate)
+    {
+        string saved = estimate.IsTrainingGraph ? Bytes(estimate.SavedActivationBytes) : "n/a (no backward pass)";
+        console.MarkupLine($"{Markup.Escape(label)}: saved activations {Markup.Escape(saved)}, estimated peak {Markup.Escape(Bytes(estimate.PeakBytes))}");
+        if (estimate.IsTrainingGraph && estimate.SavedActivationBytes is not null)
+        {
+            foreach (var (kind, bytes) in estimate.ByKind.OrderBy(k => k.Key))
+            {
+                console.MarkupLine($"  {ActivationKinds.Name(kind)}: {bytes:N0}");
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using OnnxMemOpt.CustomOps;
+using OnnxMemOpt.Graph;
+using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Onnx.Proto;
+using Spectre.Console;
+
+namespace OnnxMemOpt.Cli.Commands;
+
+/// <summary>
+/// `onnxmemopt verify ORIGINAL REWRITTEN`: runs both models on ONNX Runtime (with the project's
+/// op library) on the same seeded random inputs and reports the largest relative difference of
+/// the forward outputs and, per gradient output (named *_grad…), cosine similarity and relative
+/// error ‖b − a‖/‖a‖ against the original's.
+/// </summary>
+internal static class VerifyCommand
+{
+    public static Command Create(CommandIO io)
+    {
+        var common = new CommonOptions();
+        var original = CommonOptions.ModelArgument("ORIGINAL", "The model before rewriting.");
+        var rewritten = CommonOptions.ModelArgument("REWRITTEN", "The rewritten model.");
+        var seed = new Option<int>("--seed") { Description = "Seed of the random inputs.", DefaultValueFactory = _ => 1 };
+        var intBound = new Option<int>("--int-bound") { Description = "Integer inputs are drawn from [0, N) (token ids, labels).", DefaultValueFactory = _ => 2 };
+        var command = new Command("verify", "Compare a rewritten model's forward outputs and gradients with the original's on ONNX Runtime.");
+        command.Arguments.Add(original);
+        command.Arguments.Add(rewritten);
+        command.Options.Add(seed);
+        command.Options.Add(intBound);
+        common.AddTo(command);
+        command.SetAction(parse =>
+        {
+            DimBindings dims = common.BindingsFrom(parse);
+            OnnxModel before = OnnxModel.Load(parse.GetValue(original)!);
+            OnnxModel after = OnnxModel.Load(parse.GetValue(rewritten)!);
+            // Sessions first: a graph ONNX Runtime cannot run fails before any input is drawn.
+            using InferenceSession beforeSession = Open(before);
+            using InferenceSession afterSession = Open(after);
+            var feeds = RandomFeeds(before.Proto.Graph, dims, parse.GetValue(seed), parse.GetValue(intBound));
+            var expected = RunAll(before, beforeSession, feeds);
+            var actual = RunAll(after, afterSession, feeds);
+
+            double forward = 0;
+            var gradients = new JsonArray();
+            var rows = new List<(string Name, double Cosine, double Relative)>();
+            foreach (var (name, reference) in expected.OrderBy(e => e.Key, StringComparer.Ordinal))
+            {
+                if (!actual.TryGetValue(name, out double[]? candidate) || candidate.Length != reference.Length)
+                {
+                    throw new UnsupportedModelException(after.FileName, $"output '{name}' is missing or has another size than in the original");
+                }
+                if (name.Contains("_grad", StringComparison.Ordinal))
+                {
+                    var (cosine, relative) = (Cosine(reference, candidate), RelativeError(reference, candidate));
+                    rows.Add((name, cosine, relative));
+                    gradients.Add(new JsonObject { ["name"] = name, ["cosine"] = cosine, ["rel_err"] = relative });
+                }
+                else
+                {
+                    forward = Math.Max(forward, MaxRelativeDifference(reference, candidate));
+                }
+            }
+            if (parse.GetValue(common.Json))
+            {
+                io.Out.WriteLine(new JsonObject { ["forward_max_rel_diff"] = forward, ["gradients"] = gradients }.ToJsonString(JsonOutput.Options));
+            }
+            else
+            {
+                var console = MemoryReport.Console(io.Out);
+                console.MarkupLine($"forward max relative difference: {forward:E3}");
+                var table = new Table().AddColumn("gradient").AddColumn(new TableColumn("cosine").RightAligned()).AddColumn(new TableColumn("relative error").RightAligned());
+                foreach (var (name, cosine, relative) in rows) table.AddRow(Markup.Escape(name), $"{cosine:F6}", $"{relative:E3}");
+                console.Write(table);
+            }
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>Every tensor output of one run, widened to double; non-numeric outputs are left out.</summary>
+    private static InferenceSession Open(OnnxModel model)
+    {
+        try
+        {
+            using SessionOptions options = CustomOpLibrary.CreateSessionOptions();
+            options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
+            return new InferenceSession(model.ToBytes(), options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new UnsupportedModelException(model.FileName, $"ONNX Runtime cannot run it: {e.Message}", inner: e);
+        }
+    }
+
+    private static Dictionary<string, double[]> RunAll(OnnxModel model, InferenceSession session, IReadOnlyCollection<NamedOnnxValue> feeds)
+    {
+        try
+        {
+            var wanted = feeds.Where(f => session.InputMetadata.ContainsKey(f.Name)).ToList();
+            using var results = session.Run(wanted);
+            var outputs = new Dictionary<string, double[]>(StringComparer.Ordinal);
+            foreach (DisposableNamedOnnxValue result in results)
+            {
+                double[]? values = result.Value switch
+                {
+                    DenseTensor<float> f => f.Buffer.ToArray().Select(v => (double)v).ToArray(),
+                    DenseTensor<double> d => d.Buffer.ToArray(),
+                    DenseTensor<Float16> h => h.Buffer.ToArray().Select(v => (double)(float)v).ToArray(),
+                    DenseTensor<BFloat16> b => b.Buffer.ToArray().Select(v => (double)(float)v).ToArray(),
+                    _ => null,
+                };
+                if (values is not null) outputs[result.Name] = values;
+            }
+            return outputs;
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new UnsupportedModelException(model.FileName, $"ONNX Runtime cannot run it: {e.Message}", inner: e);
+        }
+    }
+
+    private static List<NamedOnnxValue> RandomFeeds(GraphProto graph, DimBindings dims, int seed, int intBound)
+    {
+        var random = new Random(seed);
+        var initializers = graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        var feeds = new List<NamedOnnxValue>();
+        foreach (ValueInfoProto input in graph.Input.Where(i => !initializers.Contains(i.Name)))
+        {
+            var tensorType = input.Type?.TensorType ?? throw new UnsupportedModelException("<verify>", $"input '{input.Name}' is not a tensor");
+            int[] shape = tensorType.Shape.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue
+                ? (int)d.DimValue
+                : (int)(dims.Values.GetValueOrDefault(d.DimParam, 2))).ToArray();
+            int count = shape.Aggregate(1, (a, b) => a * b);
+            double Uniform() => random.NextDouble() * 2 - 1;
+            NamedOnnxValue value = (TensorProto.Types.DataType)tensorType.ElemType switch
+            {
+                TensorProto.Types.DataType.Float => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<float>(Enumerable.Range(0, count).Select(_ => (float)Uniform()).ToArray(), shape)),
+                TensorProto.Types.DataType.Double => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<double>(Enumerable.Range(0, count).Select(_ => Uniform()).ToArray(), shape)),
+                TensorProto.Types.DataType.Float16 => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<Float16>(Enumerable.Range(0, count).Select(_ => (Float16)(float)Uniform()).ToArray(), shape)),
+                TensorProto.Types.DataType.Int64 => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<long>(Enumerable.Range(0, count).Select(_ => (long)random.Next(intBound)).ToArray(), shape)),
+                TensorProto.Types.DataType.Int32 => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<int>(Enumerable.Range(0, count).Select(_ => random.Next(intBound)).ToArray(), shape)),
+                TensorProto.Types.DataType.Bool => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<bool>(Enumerable.Repeat(true, count).ToArray(), shape)),
+                _ => throw new UnsupportedModelException("<verify>", $"input '{input.Name}' has element type {ElementTypes.Name(tensorType.ElemType)}, which verify cannot draw"),
+            };
+            feeds.Add(value);
+        }
+        return feeds;
+    }
+
+    private static double MaxRelativeDifference(double[] reference, double[] candidate)
+    {
+        double scale = Math.Max(reference.Select(Math.Abs).DefaultIfEmpty(0).Max(), 1e-30);
+        double worst = 0;
+        for (int i = 0; i < reference.Length; i++) worst = Math.Max(worst, Math.Abs(candidate[i] - reference[i]) / scale);
+        return worst;
+    }
+
+    private static double Cosine(double[] a, double[] b)
+    {
+        double dot = 0, na = 0, nb = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            dot += a[i] * b[i];
+            na += a[i] * a[i];
+            nb += b[i] * b[i];
+        }
+        return na == 0 && nb == 0 ? 1.0 : dot / Math.Sqrt(na * nb);
+    }
+
+    private static double RelativeError(double[] reference, double[] candidate)
+    {
+        double diff = 0, norm = 0;
+        for (int i = 0; i < reference.Length; i++)
+        {
+            diff += (candidate[i] - reference[i]) * (candidate[i] - reference[i]);
+            norm += reference[i] * reference[i];
+        }
+        return norm == 0 ? Math.Sqrt(diff) : Math.Sqrt(diff / norm);
+    }
+}
