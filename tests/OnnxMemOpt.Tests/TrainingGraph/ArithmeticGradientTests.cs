@@ -91,6 +91,28 @@ public sealed class ArithmeticGradientTests
         AssertWithin(Run(m, ["X"]), type == F32 ? Float32Tolerance : Tolerance);
     }
 
+    [Theory]
+    [InlineData("Min")]
+    [InlineData("Max")]
+    public void MinMaxRouteTheGradientToTheSelectedInput(string op)
+    {
+        // Values at least 0.2 apart, so that no finite-difference step crosses a switch of the selection.
+        var m = new TinyModel()
+            .Initializer(global::OnnxMemOpt.Onnx.TensorData.Create("A", (int)F64, [2, 3], [-0.9, 0.4, 0.8, 0.3, -0.6, 0.95]))
+            .Initializer(global::OnnxMemOpt.Onnx.TensorData.Create("B", (int)F64, [3], [0.1, -0.2, 0.5]))
+            .Node(op, ["A", "B"], ["Y"]).OutputUnshaped("Y", F64);
+        AssertWithin(Run(m, ["A", "B"]), Tolerance);
+    }
+
+    [Fact]
+    public void AbsAndClip()
+    {
+        var m = new TinyModel().Initializer(Random("X", [3, 4], 1, min: -2, max: 2))
+            .Initializer(Random("lo", [], 0, min: -0.55, max: -0.55)).Initializer(Random("hi", [], 0, min: 0.65, max: 0.65))
+            .Node("Clip", ["X", "lo", "hi"], ["C"]).Node("Abs", ["X"], ["A"]).Node("Mul", ["C", "A"], ["Y"]).OutputUnshaped("Y", F64);
+        AssertWithin(Run(m, ["X"]), Tolerance);
+    }
+
     [Fact]
     public void SharedValueGradientsAreSummed()
     {
