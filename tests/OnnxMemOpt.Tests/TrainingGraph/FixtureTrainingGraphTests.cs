@@ -72,4 +72,26 @@ public sealed class FixtureTrainingGraphTests
         using var checker = new GradientChecker(result.Model, seed: 2, float64: true);
         RuleGradCheck.AssertWithin(checker.Check(checker.Sample(6)), 1e-6);
     }
+
+    [Fact]
+    public void OnlyWhatTheTrainableSetNeedsIsBuilt()
+    {
+        // LoRA on the last block's q and v only: nothing before that block needs a gradient, so
+        // its norms, the embedding and the first block get no backward nodes at all.
+        OnnxModel forward = OnnxModel.FromProto(FixtureCatalog.Build("llama-tiny"), "llama-tiny");
+        TrainingGraphResult result = TrainingGraphBuilder.BuildWithReport(forward, new TrainingGraphOptions
+        {
+            Trainable = TrainableSet.Lora,
+            LoraTargets = @"layers\.1\.attn\.(q|v)_proj",
+        });
+        Assert.Equal(2, result.Adapters.Count);
+        var nodes = result.Model.Graph.Nodes;
+        // The final norm and block 1's MLP norm lie between the adapters and the loss; block 1's
+        // attention norm and everything in block 0 do not.
+        Assert.Equal(2, nodes.Count(n => n.OpType == "SimplifiedLayerNormalizationGrad"));
+        Assert.Equal(1, nodes.Count(n => n.OpType == "QuickGeluGrad"));
+        Assert.DoesNotContain(nodes, n => n.OpType == "GatherGrad");
+        using var checker = new GradientChecker(result.Model, seed: 4, randomizeZeroParameters: 0.1, float64: true);
+        RuleGradCheck.AssertWithin(checker.Check(checker.Sample(6)), 1e-5);
+    }
 }
