@@ -32,6 +32,25 @@ public sealed class TrainGraphCliTests
     }
 
     [Fact]
+    public void HeadOnlyWithMseAndWithoutFusion()
+    {
+        using var temp = new TempDirectory();
+        string forward = temp.File("roberta.onnx");
+        FixtureCatalog.Write("roberta-tiny", forward);
+        string training = temp.File("roberta-train.onnx");
+        var build = CliRunner.Run("train-graph", forward, "-o", training, "--trainable", "none", "--head-classes", "3",
+            "--head-pooling", "mean", "--loss-output", "last_hidden_state", "--loss", "mse", "--no-fuse", "--json");
+        Assert.True(build.ExitCode == 0, build.Stderr);
+        JsonNode report = JsonNode.Parse(build.Stdout)!;
+        Assert.Equal(["head.weight", "head.bias"], report["parameters"]!.AsArray().Select(p => (string)p!).ToArray());
+        Assert.Null(report["op_counts"]!["com.microsoft:LayerNormalizationGrad"]);
+
+        var check = CliRunner.Run("gradcheck", training, "--params", "5", "--json", "--tolerance", "1e-6");
+        Assert.True(check.ExitCode == 0, check.Stdout + check.Stderr);
+        Assert.InRange(JsonNode.Parse(check.Stdout)!["max_rel_err"]!.GetValue<double>(), 0, 1e-6);
+    }
+
+    [Fact]
     public void InvalidModelExitsThreeAndWritesNothing()
     {
         using var temp = new TempDirectory();
