@@ -57,6 +57,8 @@ internal static class CommandLine
     [
         InspectCommand.Create(io),
         RewriteCommand.Create(io),
+        TrainGraphCommand.Create(io),
+        GradcheckCommand.Create(io),
         FuseCommand.Create(io),
         VerifyCommand.Create(io),
         TrainCommand.Create(io),

@@ -74,6 +74,12 @@ public static class TrainingGraphBuilder
             parameters.AddRange(headParameters);
         }
         string loss = LossHead.Add(model, lossInput, options.Loss, options.Dims);
+        if (options.Trainable == TrainableSet.Full && options.Parameters is null)
+        {
+            // Weights of branches the loss does not use (a pooler under an LM loss) were removed
+            // with their dead nodes: they are not trained.
+            parameters.RemoveAll(p => graph.Consumers(p).Count == 0);
+        }
         PromoteToInputs(graph, parameters);
 
         // Reserve the gradient outputs' names before any backward value can take them.

@@ -13,7 +13,8 @@ public sealed record LoraAdapter(string Node, string Weight, string A, string B,
 /// so that no transpose is needed): y = x·W + (x·A)·B·(alpha/r), A [in, r], B [r, out].
 /// A starts Kaiming-uniform (torch's default for a Linear of fan-in `in`: uniform ±1/√in), B starts
 /// at zero, so the adapted model starts equal to the original. The weight W stays a frozen
-/// initializer. Targets: a regex matched against the weight's name and the node's name.
+/// initializer. Targets: a regex matched against the weight's name and the node's name. A layer
+/// that writes a graph output (the LM head, a classifier) is never adapted.
 /// </summary>
 public static class LoraAdapters
 {
@@ -30,7 +31,9 @@ public static class LoraAdapters
             string y = node.Outputs[0];
             if (graph.IsGraphOutput(y))
             {
-                throw new UnsupportedModelException(graph.Model.FileName, $"LoRA target '{node.Label}' writes graph output '{y}'; adapt a layer inside the graph", node.Label);
+                // The output projection (an LM head or classifier) writes the graph's output, whose
+                // name the loss refers to; like PEFT's defaults, it is left without an adapter.
+                continue;
             }
             int type = tensor.DataType;
             string a = GraphEmitter.Tensor(graph, weight + ".lora_A", type, [inDim, rank], random.Next(inDim * rank, 1.0 / Math.Sqrt(inDim)));
@@ -73,15 +76,25 @@ public static class LoraAdapters
         }
     }
 
-    /// <summary>The weight a node multiplies by, with its in/out sizes, when the node can carry an adapter.</summary>
+    /// <summary>
+    /// The weight a node multiplies by, with its in/out sizes, when the node can carry an adapter:
+    /// a constant [in, out] (or [out, in] under Gemm's transB), or torch's export of a Linear,
+    /// MatMul(x, Transpose(W)) with W [out, in].
+    /// </summary>
     private static (string Weight, Onnx.Proto.TensorProto Tensor, long In, long Out)? Target(OnnxGraph graph, OnnxNode node)
     {
         bool matMul = node.Is("MatMul");
         bool gemm = node.Is("Gemm") && node.GetInt("transA", 0) == 0;
-        if (!matMul && !gemm) return null;
-        if (node.Input(1) is not { } weight || graph.ConstantTensor(weight) is not { } tensor) return null;
-        if (tensor.Dims.Count != 2 || !ElementTypes.IsFloatingPoint(tensor.DataType)) return null;
+        if ((!matMul && !gemm) || node.Input(1) is not { } weight) return null;
         bool transposed = gemm && node.GetInt("transB", 0) != 0;
+        if (graph.Producer(weight) is { } producer && producer.Is("Transpose") && producer.Input(0) is { } source
+            && graph.ConstantTensor(source) is { Dims.Count: 2 }
+            && (producer.GetInts("perm") is null || producer.GetInts("perm")!.SequenceEqual([1L, 0L])))
+        {
+            weight = source;
+            transposed = !transposed;
+        }
+        if (graph.ConstantTensor(weight) is not { } tensor || tensor.Dims.Count != 2 || !ElementTypes.IsFloatingPoint(tensor.DataType)) return null;
         return transposed ? (weight, tensor, tensor.Dims[1], tensor.Dims[0]) : (weight, tensor, tensor.Dims[0], tensor.Dims[1]);
     }
 }
