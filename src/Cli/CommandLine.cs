@@ -59,6 +59,8 @@ internal static class CommandLine
         RewriteCommand.Create(io),
         FuseCommand.Create(io),
         VerifyCommand.Create(io),
+        TrainGraphCommand.Create(io),
+        GradcheckCommand.Create(io),
     ];
 }
 

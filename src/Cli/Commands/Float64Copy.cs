@@ -45,7 +45,7 @@ internal static class Float64Copy
         foreach (NodeProto node in nodes)
         {
             ConvertAttributes(node, model);
-            if (IsFloat(types, node.Input[0]) && Rebuild(graph, node, ref counter) is { } rebuilt)
+            if (node.Input.Count > 0 && IsFloat(types, node.Input[0]) && Rebuild(graph, node, ref counter) is { } rebuilt)
             {
                 graph.Node.AddRange(rebuilt);
                 continue;

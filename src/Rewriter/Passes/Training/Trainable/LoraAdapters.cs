@@ -73,15 +73,25 @@ public static class LoraAdapters
         }
     }
 
-    /// <summary>The weight a node multiplies by, with its in/out sizes, when the node can carry an adapter.</summary>
+    /// <summary>
+    /// The weight a node multiplies by, with its in/out sizes, when the node can carry an adapter:
+    /// a constant [in, out] (or [out, in] under Gemm's transB), or torch's export of a Linear,
+    /// MatMul(x, Transpose(W)) with W [out, in].
+    /// </summary>
     private static (string Weight, Onnx.Proto.TensorProto Tensor, long In, long Out)? Target(OnnxGraph graph, OnnxNode node)
     {
         bool matMul = node.Is("MatMul");
         bool gemm = node.Is("Gemm") && node.GetInt("transA", 0) == 0;
-        if (!matMul && !gemm) return null;
-        if (node.Input(1) is not { } weight || graph.ConstantTensor(weight) is not { } tensor) return null;
-        if (tensor.Dims.Count != 2 || !ElementTypes.IsFloatingPoint(tensor.DataType)) return null;
+        if ((!matMul && !gemm) || node.Input(1) is not { } weight) return null;
         bool transposed = gemm && node.GetInt("transB", 0) != 0;
+        if (graph.Producer(weight) is { } producer && producer.Is("Transpose") && producer.Input(0) is { } source
+            && graph.ConstantTensor(source) is { Dims.Count: 2 }
+            && (producer.GetInts("perm") is null || producer.GetInts("perm")!.SequenceEqual([1L, 0L])))
+        {
+            weight = source;
+            transposed = !transposed;
+        }
+        if (graph.ConstantTensor(weight) is not { } tensor || tensor.Dims.Count != 2 || !ElementTypes.IsFloatingPoint(tensor.DataType)) return null;
         return transposed ? (weight, tensor, tensor.Dims[1], tensor.Dims[0]) : (weight, tensor, tensor.Dims[0], tensor.Dims[1]);
     }
 }

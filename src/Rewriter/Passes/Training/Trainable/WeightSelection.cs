@@ -6,14 +6,15 @@ namespace OnnxMemOpt.Passes.Training.Trainable;
 
 /// <summary>
 /// Which initializers are the model's weights for full fine-tuning: floating-point initializers of
-/// more than one element that a linear, embedding, norm or bias op reads. Scalars (epsilons,
+/// more than one element that a linear, embedding, norm or bias op reads (or a Transpose, the
+/// way torch exports a Linear's weight). Scalars (epsilons,
 /// scaling constants) and names matching the exclusion pattern (position caches, masks) stay frozen.
 /// </summary>
 public static class WeightSelection
 {
     private static readonly HashSet<string> WeightReaders = new(StringComparer.Ordinal)
     {
-        "MatMul", "Gemm", "FusedMatMul", "Gather", "Conv", "LayerNormalization", "SimplifiedLayerNormalization",
+        "MatMul", "Gemm", "FusedMatMul", "Gather", "Conv", "Transpose", "LayerNormalization", "SimplifiedLayerNormalization",
         "RMSNormalization", "SkipLayerNormalization", "SkipSimplifiedLayerNormalization", "Add", "Mul", "BiasGelu", "FastGelu",
     };
 
