@@ -7,14 +7,22 @@ namespace OnnxMemOpt.Memory;
 /// (1) it is a gradient op (ONNX Runtime's *Grad / *Grad_* ops and this project's), or
 /// (2) it reads, directly or transitively, a value that a backward node produces, or the output of
 ///     a YieldOp (ORTModule's loss-gradient seed), or a graph input named *_grad; or
-/// (3) its name lies in a gradient builder's scope ("…_Grad/…"): ONNX Runtime's gradient
-///     builder names every node it emits that way, including nodes that read only forward values
-///     (the Reshape before a weight-gradient Gemm, shape computations for SliceGrad).
+/// (3) its name lies in a gradient builder's scope ("…_Grad/…", as ONNX Runtime's gradient builder
+///     names every node it emits); or
+/// (4) it is a layout or shape op (Reshape, Transpose, Shape, ...) that reads only forward values
+///     but whose outputs only backward nodes read (the Reshape before a weight-gradient Gemm, shape
+///     computations for SliceGrad): it only re-views for the backward pass what backward keeps.
+///     Compute ops stay forward even then (ReGelu2 computing only a code still runs in forward).
 /// Everything else is forward. Values that forward nodes produce and backward nodes read are what
 /// training keeps alive from the forward pass to the backward pass.
 /// </summary>
 public sealed class TrainingPhases
 {
+    private static readonly HashSet<string> LayoutOps = new(StringComparer.Ordinal)
+    {
+        "Reshape", "Transpose", "Shape", "Size", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Gather", "Slice", "Concat", "ConstantOfShape", "Cast",
+    };
+
     private readonly HashSet<OnnxNode> _backward;
 
     private TrainingPhases(OnnxGraph graph, HashSet<OnnxNode> backward)
@@ -57,6 +65,21 @@ public sealed class TrainingPhases
             if (isBackward || node.Is("YieldOp", "com.microsoft"))
             {
                 foreach (string output in node.Outputs.Where(o => o.Length > 0)) backwardValues.Add(output);
+            }
+        }
+        // Rule (4), from the end: a node feeding only backward nodes joins them.
+        IReadOnlyList<OnnxNode> order = graph.TopologicalOrder();
+        for (int i = order.Count - 1; i >= 0; i--)
+        {
+            OnnxNode node = order[i];
+            if (backward.Contains(node) || !LayoutOps.Contains(node.OpType) || node.Outputs.Any(graph.IsGraphOutput))
+            {
+                continue;
+            }
+            var readers = node.Outputs.Where(o => o.Length > 0).SelectMany(graph.Consumers).ToList();
+            if (readers.Count > 0 && readers.All(backward.Contains))
+            {
+                backward.Add(node);
             }
         }
         return new TrainingPhases(graph, backward);
