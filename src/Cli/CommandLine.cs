@@ -61,6 +61,7 @@ internal static class CommandLine
         VerifyCommand.Create(io),
         TrainGraphCommand.Create(io),
         GradcheckCommand.Create(io),
+        BenchCommand.Create(io),
     ];
 }
 

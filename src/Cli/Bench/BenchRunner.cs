@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using OnnxMemOpt.Passes.Training;
+using OnnxMemOpt.Runtime.Training;
+
+namespace OnnxMemOpt.Cli.Bench;
+
+/// <summary>What a bench run trains: steps, optimizer, schedule and how the two sessions take turns.</summary>
+internal sealed record BenchSettings
+{
+    public int Steps { get; init; } = 5;
+
+    public int AccumulationSteps { get; init; } = 1;
+
+    public float LearningRate { get; init; } = 1e-3f;
+
+    /// <summary>Linear warm-up steps of the warm-up + cosine schedule (0: constant learning rate).</summary>
+    public int WarmupSteps { get; init; }
+
+    public int Seed { get; init; } = 42;
+
+    public bool Interleave { get; init; } = true;
+
+    public int IntraOpThreads { get; init; }
+
+    public TrainerOptions TrainerOptions() => new()
+    {
+        IntraOpThreads = IntraOpThreads,
+        LearningRate = LearningRate,
+        Schedule = WarmupSteps > 0 ? new WarmupCosineSchedule(LearningRate, WarmupSteps, Steps) : null,
+    };
+}
+
+/// <summary>
+/// Runs the bench: the baseline and rewritten graphs on the same batches with the same seeds, each
+/// in its own fresh session (warm-up step first), and gathers estimated beside measured figures.
+/// </summary>
+internal static class BenchRunner
+{
+    public static BenchOutcome Run(BenchModel model, string trainable, TrainingGraphOptions graphOptions, BenchSettings settings,
+        string workDirectory, Action<string, int, float>? onStep = null)
+    {
+        long start = Stopwatch.GetTimestamp();
+        BenchGraphPair graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: false);
+        // The graphs are on disk now and the in-memory training model (paper-scale weights) is garbage.
+        GC.Collect();
+        var layout = graphs.Baseline.Artifacts.Layout;
+
+        using var batches = new BenchBatches(layout.UserInputs, model.Batch, model.Sequence, model.IntegerInputs, settings.Seed);
+        var runSettings = new SideBySideSettings
+        {
+            Steps = settings.Steps,
+            AccumulationSteps = settings.AccumulationSteps,
+            Interleave = settings.Interleave,
+            Trainer = settings.TrainerOptions(),
+        };
+        IReadOnlyList<RunResult> results = SideBySideRun.Run(
+            [new RunConfiguration(graphs.Baseline.Name, graphs.Baseline.Artifacts), new RunConfiguration(graphs.Rewritten.Name, graphs.Rewritten.Artifacts)],
+            i => batches[i], runSettings, onStep);
+        return new BenchOutcome(model.Name, model.Shape, trainable, settings.Steps, model.Batch, model.Sequence,
+            new ConfigurationFigures(graphs.Baseline.Name, results[0], graphs.Baseline.Estimate, graphs.Baseline.Profile),
+            new ConfigurationFigures(graphs.Rewritten.Name, results[1], graphs.Rewritten.Estimate, graphs.Rewritten.Profile),
+            graphs.Rewrites, graphs.TrainedParameters, Stopwatch.GetElapsedTime(start).TotalSeconds);
+    }
+}
