@@ -62,6 +62,7 @@ internal static class CommandLine
         TrainGraphCommand.Create(io),
         GradcheckCommand.Create(io),
         BenchCommand.Create(io),
+        DemoCommand.Create(io),
     ];
 }
 

@@ -36,10 +36,29 @@ internal static class BenchGraphs
     public static BenchGraphPair FromTrainingGraph(TrainingGraphResult training, DimBindings dims, string workDirectory, bool withEvalModel)
     {
         OnnxModel model = training.Model;
+        FixInputDims(model, dims);
         BenchGraph baseline = Prepare(BaselineName, model, dims, workDirectory, withEvalModel);
         PassResult rewrites = MemoryPasses.Run(model, MemoryPasses.All, dims);
         BenchGraph rewritten = Prepare(RewrittenName, model, dims, workDirectory, withEvalModel);
         return new BenchGraphPair(baseline, rewritten, rewrites, training.Parameters.Count);
+    }
+
+    /// <summary>
+    /// Writes the bound sizes into the graph's symbolic input dims: both configurations then run with
+    /// fully static shapes, which ONNX Runtime's memory planning and shape inference use directly.
+    /// </summary>
+    private static void FixInputDims(OnnxModel model, DimBindings dims)
+    {
+        foreach (var input in model.Graph.Proto.Input)
+        {
+            foreach (var dim in input.Type?.TensorType?.Shape?.Dim ?? [])
+            {
+                if (dim.DimParam.Length > 0 && dims.Values.TryGetValue(dim.DimParam, out long value))
+                {
+                    dim.DimValue = value;
+                }
+            }
+        }
     }
 
     private static BenchGraph Prepare(string name, OnnxModel model, DimBindings dims, string workDirectory, bool withEvalModel)

@@ -10,10 +10,11 @@ internal sealed record ConfigurationFigures(string Name, RunResult Run, MemoryEs
     public long MeasuredPeakBytes => Run.MeasuredPeakBytes;
 
     /// <summary>
-    /// The estimate comparable to the measured arena peak: the liveness walk's intermediates, without the
+    /// The estimate comparable to the measured arena peak: the frozen initializers (ONNX Runtime
+    /// allocates them from the session's CPU arena) plus the liveness walk's intermediates, without the
     /// graph inputs and outputs that the trainer binds to its own buffers (those never touch the arena).
     /// </summary>
-    public long? EstimatedPeakBytes => Profile?.ArenaPeakBytes;
+    public long? EstimatedPeakBytes => Profile is { } p ? p.InitializerBytes + p.ArenaPeakBytes : null;
 
     /// <summary>The estimator's whole-graph peak (inputs, initializers and outputs resident), as `inspect` reports it.</summary>
     public long? EstimatedGraphPeakBytes => Estimate.PeakBytes;

@@ -22,9 +22,12 @@ internal sealed record BenchSettings
 
     public int IntraOpThreads { get; init; }
 
+    public bool MemoryPattern { get; init; } = true;
+
     public TrainerOptions TrainerOptions() => new()
     {
         IntraOpThreads = IntraOpThreads,
+        EnableMemoryPattern = MemoryPattern,
         LearningRate = LearningRate,
         Schedule = WarmupSteps > 0 ? new WarmupCosineSchedule(LearningRate, WarmupSteps, Steps) : null,
     };

@@ -39,11 +39,12 @@ internal static class BenchCommand
         var threads = new Option<int>("--threads") { Description = "Intra-op threads (0: ONNX Runtime's choice).", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--output") { Description = "MODEL only: the forward output the loss goes on (default: the first)." };
         var headClasses = new Option<int?>("--head-classes") { Description = "MODEL only: add a classification head with this many classes." };
+        var noPattern = new Option<bool>("--no-memory-pattern") { Description = "Turn ONNX Runtime's memory pattern off (each tensor allocated when produced): MaxInUse then tracks live tensors." };
         var keep = new Option<string?>("--keep") { Description = "Keep both configurations' training artifacts in this folder." };
 
         var command = new Command("bench", "Train the baseline and the rewritten training graph side by side: measured and estimated peak, step time, loss.");
         command.Arguments.Add(model);
-        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, keep })
+        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, noPattern, keep })
         {
             command.Options.Add(option);
         }
@@ -74,6 +75,7 @@ internal static class BenchCommand
                     Seed = parse.GetValue(seed),
                     Interleave = !parse.GetValue(sequential),
                     IntraOpThreads = parse.GetValue(threads),
+                    MemoryPattern = !parse.GetValue(noPattern),
                 };
                 var graphOptions = TrainableSets.Options(set, benchModel, parse.GetValue(rank), parse.GetValue(alpha), settings.Seed);
                 BenchOutcome outcome = TrainingProgress.Run(io, TrainingProgress.IsInteractive(io, json),
