@@ -9,7 +9,9 @@ internal sealed record IntegerFill(long Bound, long? Constant = null);
 
 /// <summary>
 /// A forward model ready for the bench: where the loss goes (output, optional classification head),
-/// the symbolic dims to bind, how integer inputs are drawn, and which weights "lora-qv" adapts.
+/// the symbolic dims to bind, how integer inputs are drawn, and which weights "lora-qv" and
+/// "lora-all" adapt ("all" means every linear layer inside the transformer blocks: an output head
+/// that writes a graph output cannot take an adapter).
 /// </summary>
 internal sealed record BenchModel(
     string Name,
@@ -19,6 +21,7 @@ internal sealed record BenchModel(
     DimBindings Dims,
     IReadOnlyDictionary<string, IntegerFill> IntegerInputs,
     string QueryValueTargets,
+    string AllLinearTargets,
     int Batch,
     int Sequence,
     string Shape);
@@ -41,7 +44,7 @@ internal static class TrainableSets
             "lora-fa" => TrainableSet.LoraFa,
             _ => TrainableSet.Lora,
         },
-        LoraTargets = set == "lora-qv" ? model.QueryValueTargets : ".*",
+        LoraTargets = set == "lora-qv" ? model.QueryValueTargets : model.AllLinearTargets,
         LoraRank = loraRank,
         LoraAlpha = loraAlpha,
         Output = model.Output,

@@ -51,7 +51,7 @@ internal static class BenchPresets
         RejectVocab(sizes, name);
         return new BenchModel(name, Load(VitModel.Build(options), name), "logits", null, DimBindings.None,
             new Dictionary<string, IntegerFill> { ["labels"] = new(options.Classes) },
-            @"attn\.(q|v)\.", (int)options.Batch!.Value, options.Tokens,
+            @"attn\.(q|v)\.", @"blocks\.", (int)options.Batch!.Value, options.Tokens,
             $"ViT: {options.Blocks} blocks, D {options.Hidden}, {options.Heads} heads, MLP {options.Mlp}, {options.Tokens} tokens, batch {options.Batch}");
     }
 
@@ -70,7 +70,7 @@ internal static class BenchPresets
         };
         return new BenchModel(name, Load(LlamaModel.Build(options), name), "logits", null, DimBindings.None,
             new Dictionary<string, IntegerFill> { ["input_ids"] = new(options.Vocab), ["labels"] = new(options.Vocab) },
-            "(q_proj|v_proj)", (int)options.Batch!.Value, options.SeqLen,
+            "(q_proj|v_proj)", @"layers\.", (int)options.Batch!.Value, options.SeqLen,
             $"LLaMA: {options.Blocks} blocks, D {options.Hidden}, {options.Heads} heads, SwiGLU {options.Mlp}, vocab {options.Vocab}, seq {options.SeqLen}, batch {options.Batch}");
     }
 
@@ -89,7 +89,7 @@ internal static class BenchPresets
         };
         return new BenchModel(name, Load(RobertaModel.Build(options), name), "logits", null, DimBindings.None,
             new Dictionary<string, IntegerFill> { ["input_ids"] = new(options.Vocab), ["labels"] = new(options.Classes), ["attention_mask"] = new(2, 1) },
-            "(query|value)", (int)options.Batch!.Value, options.SeqLen,
+            "(query|value)", @"encoder\.", (int)options.Batch!.Value, options.SeqLen,
             $"RoBERTa: {options.Blocks} blocks, D {options.Hidden}, {options.Heads} heads, MLP {options.Mlp}, vocab {options.Vocab}, seq {options.SeqLen}, batch {options.Batch}, {options.Classes} classes");
     }
 
@@ -111,7 +111,7 @@ internal static class BenchPresets
                 ["token_type_ids"] = new(1, 0),
                 ["labels"] = new(2),
             },
-            "(query|value)", batch, sequence, $"all-MiniLM-L6-v2: 6 blocks, D 384, 12 heads, MLP 1536, seq {sequence}, batch {batch}, 2-class head");
+            "(query|value)", ".*", batch, sequence, $"all-MiniLM-L6-v2: 6 blocks, D 384, 12 heads, MLP 1536, seq {sequence}, batch {batch}, 2-class head");
     }
 
     /// <summary>Binds each input's symbolic dims: the first to the batch size, the others to the sequence length.</summary>

@@ -115,7 +115,7 @@ internal static class BenchCommand
         }
         return new BenchModel(Path.GetFileNameWithoutExtension(path), forward, output,
             headClasses is { } classes ? new Passes.Training.ClassificationHeadOptions(classes) : null, dims,
-            new Dictionary<string, IntegerFill> { ["labels"] = new(headClasses ?? 2) }, "(q|v|query|value|q_proj|v_proj)", batch, sequence,
+            new Dictionary<string, IntegerFill> { ["labels"] = new(headClasses ?? 2) }, "(q|v|query|value|q_proj|v_proj)", ".*", batch, sequence,
             $"{Path.GetFileName(path)}, batch {batch}, seq {sequence}");
     }
 }
