@@ -22,12 +22,23 @@ internal sealed record BenchSettings
 
     public int IntraOpThreads { get; init; }
 
-    public bool MemoryPattern { get; init; } = true;
+    /// <summary>ONNX Runtime's memory pattern (off by default: see <see cref="Runtime.Training.TrainerOptions.EnableMemoryPattern"/>).</summary>
+    public bool MemoryPattern { get; init; }
+
+    /// <summary>
+    /// Let the CPU MatMul kernels keep pre-packed copies of the frozen weights in the arena (ONNX
+    /// Runtime's default). Off by default here: those copies are the same in both configurations,
+    /// and without them the arena holds exactly the step's tensors, which the estimate models.
+    /// </summary>
+    public bool Prepacking { get; init; }
+
+    public IReadOnlyDictionary<string, string> SessionConfig { get; init; } = new Dictionary<string, string>();
 
     public TrainerOptions TrainerOptions() => new()
     {
         IntraOpThreads = IntraOpThreads,
         EnableMemoryPattern = MemoryPattern,
+        SessionConfig = Prepacking ? SessionConfig : new Dictionary<string, string>(SessionConfig) { ["session.disable_prepacking"] = "1" },
         LearningRate = LearningRate,
         Schedule = WarmupSteps > 0 ? new WarmupCosineSchedule(LearningRate, WarmupSteps, Steps) : null,
     };

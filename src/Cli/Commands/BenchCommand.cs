@@ -39,12 +39,14 @@ internal static class BenchCommand
         var threads = new Option<int>("--threads") { Description = "Intra-op threads (0: ONNX Runtime's choice).", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--output") { Description = "MODEL only: the forward output the loss goes on (default: the first)." };
         var headClasses = new Option<int?>("--head-classes") { Description = "MODEL only: add a classification head with this many classes." };
-        var noPattern = new Option<bool>("--no-memory-pattern") { Description = "Turn ONNX Runtime's memory pattern off (each tensor allocated when produced): MaxInUse then tracks live tensors." };
+        var pattern = new Option<bool>("--memory-pattern") { Description = "Turn ONNX Runtime's memory pattern on (off by default: each tensor is then allocated when produced, so MaxInUse tracks the live tensors)." };
+        var prepacking = new Option<bool>("--prepacking") { Description = "Let the MatMul kernels keep pre-packed weight copies in the arena (ONNX Runtime's default; off here by default)." };
+        var sessionConfig = new Option<string[]>("--session-config") { Description = "ONNX Runtime session config entry KEY=VALUE for both sessions (repeatable), e.g. session.disable_prepacking=1.", Arity = ArgumentArity.ZeroOrMore };
         var keep = new Option<string?>("--keep") { Description = "Keep both configurations' training artifacts in this folder." };
 
         var command = new Command("bench", "Train the baseline and the rewritten training graph side by side: measured and estimated peak, step time, loss.");
         command.Arguments.Add(model);
-        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, noPattern, keep })
+        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, pattern, prepacking, sessionConfig, keep })
         {
             command.Options.Add(option);
         }
@@ -75,7 +77,9 @@ internal static class BenchCommand
                     Seed = parse.GetValue(seed),
                     Interleave = !parse.GetValue(sequential),
                     IntraOpThreads = parse.GetValue(threads),
-                    MemoryPattern = !parse.GetValue(noPattern),
+                    MemoryPattern = parse.GetValue(pattern),
+                    Prepacking = parse.GetValue(prepacking),
+                    SessionConfig = ParseConfig(parse.GetValue(sessionConfig) ?? []),
                 };
                 var graphOptions = TrainableSets.Options(set, benchModel, parse.GetValue(rank), parse.GetValue(alpha), settings.Seed);
                 BenchOutcome outcome = TrainingProgress.Run(io, TrainingProgress.IsInteractive(io, json),
@@ -100,6 +104,18 @@ internal static class BenchCommand
             }
         });
         return command;
+    }
+
+    private static Dictionary<string, string> ParseConfig(IEnumerable<string> entries)
+    {
+        var config = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string entry in entries)
+        {
+            int eq = entry.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0) throw new UsageException($"--session-config expects KEY=VALUE, not '{entry}'");
+            config[entry[..eq]] = entry[(eq + 1)..];
+        }
+        return config;
     }
 
     /// <summary>A forward model from a file: symbolic dims bound by --dim, else first = batch, others = seq.</summary>

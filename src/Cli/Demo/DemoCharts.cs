@@ -16,8 +16,8 @@ internal static class DemoCharts
     private static readonly Color RewrittenColor = new(0xd6, 0x27, 0x28);
 
     /// <summary>
-    /// Live bytes after each node, as the estimate's liveness walk sees them (frozen initializers
-    /// included, since the arena holds them too); x is the position in the step (0 = first forward
+    /// Live bytes after each node, as the estimate's liveness walk sees them (the step's tensors; the
+    /// weights live outside the arena); x is the position in the step (0 = first forward
     /// node, 1 = last backward node) so that graphs with different node counts line up.
     /// </summary>
     public static IReadOnlyList<string> Memory(BenchOutcome outcome, string directory)
@@ -27,7 +27,7 @@ internal static class DemoCharts
         AddProfile(plot, outcome.Rewritten, RewrittenColor);
         AddPeak(plot, outcome.Baseline, BaselineColor);
         AddPeak(plot, outcome.Rewritten, RewrittenColor);
-        plot.Title("Live memory over one training step");
+        plot.Title("Live activation memory over one training step");
         plot.XLabel("position in the step (execution order: forward, then backward)");
         plot.YLabel("MiB");
         plot.ShowLegend(Alignment.UpperLeft);
@@ -59,7 +59,7 @@ internal static class DemoCharts
         if (figures.Profile is not { Points.Count: > 1 } profile) return;
         double last = profile.Points.Count - 1;
         double[] xs = profile.Points.Select(p => p.Step / last).ToArray();
-        double[] ys = profile.Points.Select(p => (profile.InitializerBytes + p.LiveBytes) / Mib).ToArray();
+        double[] ys = profile.Points.Select(p => p.LiveBytes / Mib).ToArray();
         var line = plot.Add.Scatter(xs, ys, color);
         line.MarkerSize = 0;
         line.LineWidth = 2;

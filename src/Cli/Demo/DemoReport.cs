@@ -69,7 +69,7 @@ internal static class DemoReport
         md.AppendLine();
         md.AppendLine("![live memory](memory.png)");
         md.AppendLine();
-        md.AppendLine("The memory chart draws the estimate's liveness walk (frozen weights plus the tensors alive after each node, in execution order) for both graphs; the dashed lines are the peaks ONNX Runtime's CPU arena measured (MaxInUse over the warm-up and all training steps, memory pattern off).");
+        md.AppendLine("The memory chart draws the estimate's liveness walk (the tensors alive after each node, in execution order; weights, adapters and their gradients live outside the arena) for both graphs; the dashed lines are the peaks ONNX Runtime's CPU arena measured (MaxInUse over the warm-up and all training steps; memory pattern and weight pre-packing off, so the arena holds exactly the step's tensors).");
         md.AppendLine();
         md.AppendLine("![loss](loss.png)");
         return md.ToString();

@@ -52,7 +52,7 @@ internal static class DemoRunner
             {
                 Steps = settings.Steps,
                 Interleave = true,
-                Trainer = new BenchSettings { Steps = settings.Steps, LearningRate = settings.LearningRate, WarmupSteps = settings.WarmupSteps, MemoryPattern = false }.TrainerOptions(),
+                Trainer = new BenchSettings { Steps = settings.Steps, LearningRate = settings.LearningRate, WarmupSteps = settings.WarmupSteps, MemoryPattern = false, Prepacking = false }.TrainerOptions(),
             };
             IReadOnlyList<RunResult> results = SideBySideRun.Run(
                 [new RunConfiguration(graphs.Baseline.Name, graphs.Baseline.Artifacts), new RunConfiguration(graphs.Rewritten.Name, graphs.Rewritten.Artifacts)],

@@ -24,6 +24,13 @@ public sealed record TrainerOptions
     /// </summary>
     public bool EnableMemoryPattern { get; init; } = true;
 
+    /// <summary>
+    /// ONNX Runtime session configuration entries (AddSessionConfigEntry), e.g.
+    /// "session.disable_prepacking" = "1": by default the CPU MatMul kernels keep a pre-packed copy of
+    /// every constant weight, allocated from the same arena as the activations.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> SessionConfig { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Constant learning rate; null: the checkpoint's initial learning rate, else <see cref="DefaultLearningRate"/>.</summary>
     public float? LearningRate { get; init; }
 
@@ -40,6 +47,10 @@ public sealed record TrainerOptions
         options.GraphOptimizationLevel = OptimizationLevel;
         options.EnableCpuMemArena = EnableCpuMemArena;
         options.EnableMemoryPattern = EnableMemoryPattern;
+        foreach (var (key, value) in SessionConfig)
+        {
+            options.AddSessionConfigEntry(key, value);
+        }
         return options;
     }
 }

@@ -14,7 +14,7 @@ public class BenchCommandTests(ITestOutputHelper output)
     [InlineData("llama-tiny", "lora-all")]
     public void TinyPresetReportsBothConfigurationsConsistently(string preset, string trainable)
     {
-        CliRunner.Result result = CliRunner.Run("bench", "--preset", preset, "--trainable", trainable, "--steps", "3", "--no-memory-pattern", "--json");
+        CliRunner.Result result = CliRunner.Run("bench", "--preset", preset, "--trainable", trainable, "--steps", "3", "--json");
         output.WriteLine(result.Stderr);
         Assert.Equal(0, result.ExitCode);
         JsonObject json = JsonNode.Parse(result.Stdout)!.AsObject();
