@@ -30,9 +30,18 @@ switch ($Target) {
         Invoke-Checked dotnet (@('run', '--project', 'tests/OnnxMemOpt.Bench', '-c', 'Release', '--', '--filter', '*') + $Extra)
     }
     'bench-cli' {
-        foreach ($preset in 'vit-b16', 'llama', 'minilm') {
-            Invoke-Checked dotnet (@('run', '--project', 'src/Cli', '-c', 'Release', '--', 'bench', '--preset', $preset) + $Extra)
+        # The acceptance configurations of docs/benchmarks.md (float32, CPU), then the demo.
+        $configurations = @(
+            @('--preset', 'vit-b16', '--batch', '16', '--trainable', 'lora-qv'),
+            @('--preset', 'llama', '--batch', '4', '--trainable', 'lora-all'),
+            @('--preset', 'minilm', '--batch', '32', '--seq', '128', '--trainable', 'lora-all'),
+            @('--preset', 'roberta-base', '--batch', '32', '--trainable', 'lora-all')
+        )
+        Invoke-Checked dotnet @('build', 'src/Cli', '-c', 'Release')
+        foreach ($configuration in $configurations) {
+            Invoke-Checked dotnet (@('run', '--project', 'src/Cli', '-c', 'Release', '--no-build', '--', 'bench') + $configuration + @('--steps', '5') + $Extra)
         }
+        Invoke-Checked dotnet (@('run', '--project', 'src/Cli', '-c', 'Release', '--no-build', '--', 'demo', '--out', 'artifacts/demo-report'))
     }
     'fuzz-long' {
         $env:ONNXMEMOPT_FUZZ_CASES = '50000'

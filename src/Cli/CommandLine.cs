@@ -57,11 +57,13 @@ internal static class CommandLine
     [
         InspectCommand.Create(io),
         RewriteCommand.Create(io),
-        TrainGraphCommand.Create(io),
-        GradcheckCommand.Create(io),
         FuseCommand.Create(io),
+        TrainGraphCommand.Create(io),
         VerifyCommand.Create(io),
+        GradcheckCommand.Create(io),
         TrainCommand.Create(io),
+        BenchCommand.Create(io),
+        DemoCommand.Create(io),
     ];
 }
 

@@ -104,7 +104,7 @@ public sealed class ParameterStore : IDisposable
                 CheckpointTensor tensor = tensors[name];
                 OrtValue value = Allocate(tensor.Dims);
                 tensor.Data.CopyTo(value.GetTensorMutableDataAsSpan<float>());
-                OrtValue? gradient = layout.GradientBuffers.ContainsKey(name) ? AllocateZeroed(tensor.Dims) : null;
+                OrtValue? gradient = layout.HasGradient(name) ? AllocateZeroed(tensor.Dims) : null;
                 OrtValue? first = null;
                 OrtValue? second = null;
                 if (gradient is not null && trainable.Contains(name))

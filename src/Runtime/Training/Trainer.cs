@@ -24,6 +24,7 @@ public sealed class Trainer : IDisposable
     private readonly OrtMemoryInfo _cpu = OrtMemoryInfo.DefaultInstance;
     private readonly AdamW _adam;
     private readonly TrainerOptions _options;
+    private readonly DirectGradientOutputs? _directGradients;
     private InferenceSession? _eval;
     private OrtIoBinding? _evalBinding;
     private OrtValue? _evalLoss;
@@ -45,6 +46,7 @@ public sealed class Trainer : IDisposable
             _trainingBinding = _training.CreateIoBinding();
             _loss = ScalarFloat();
             _lazyResetFlag = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Bool, [1]);
+            _directGradients = new DirectGradientOutputs(_trainingBinding, artifacts.Layout, Parameters);
             BindTrainingSession();
         }
         catch
@@ -77,8 +79,11 @@ public sealed class Trainer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(batch);
         BindUserInputs(_trainingBinding, Artifacts.Layout, batch);
-        _lazyResetFlag.GetTensorMutableDataAsSpan<bool>()[0] = GradientResetPending;
+        bool overwrite = GradientResetPending;
+        _lazyResetFlag.GetTensorMutableDataAsSpan<bool>()[0] = overwrite;
+        _directGradients!.BeforeRun(overwrite);
         _training.RunWithBinding(_runOptions, _trainingBinding);
+        _directGradients.AfterRun(overwrite);
         GradientResetPending = false;
         return _loss.GetTensorDataAsSpan<float>()[0];
     }
@@ -102,7 +107,13 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>The eval model's loss on <paramref name="batch"/> with the current parameters.</summary>
-    public float Evaluate(TrainingBatch batch)
+    public float Evaluate(TrainingBatch batch) => Evaluate(batch, outputs: null);
+
+    /// <summary>
+    /// The eval model's loss on <paramref name="batch"/>; its other float outputs (e.g. the log-probabilities
+    /// for accuracy) are copied into <paramref name="outputs"/> by name when it is given.
+    /// </summary>
+    public float Evaluate(TrainingBatch batch, IDictionary<string, float[]>? outputs)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (Artifacts.EvalModelPath is null || Artifacts.EvalLayout is null)
@@ -126,6 +137,19 @@ public sealed class Trainer : IDisposable
         }
         BindUserInputs(_evalBinding!, Artifacts.EvalLayout, batch);
         _eval.RunWithBinding(_runOptions, _evalBinding!);
+        if (outputs is not null && Artifacts.EvalLayout.OtherOutputs.Count > 0)
+        {
+            // Bound outputs come back in binding order: the loss, then the others.
+            using IDisposableReadOnlyCollection<OrtValue> values = _evalBinding!.GetOutputValues();
+            for (int i = 0; i < Artifacts.EvalLayout.OtherOutputs.Count; i++)
+            {
+                OrtValue value = values[i + 1];
+                if (value.GetTensorTypeAndShape().ElementDataType == TensorElementType.Float)
+                {
+                    outputs[Artifacts.EvalLayout.OtherOutputs[i]] = value.GetTensorDataAsSpan<float>().ToArray();
+                }
+            }
+        }
         return _evalLoss!.GetTensorDataAsSpan<float>()[0];
     }
 
@@ -153,6 +177,7 @@ public sealed class Trainer : IDisposable
         _loss?.Dispose();
         _lazyResetFlag?.Dispose();
         _flags.ForEach(f => f.Dispose());
+        _directGradients?.Dispose();
         _runOptions.Dispose();
         Parameters?.Dispose();
     }
@@ -170,7 +195,10 @@ public sealed class Trainer : IDisposable
                 _trainingBinding.BindInput(buffer, parameter.Gradient!);
             }
         }
-        _trainingBinding.BindInput(layout.LazyResetInput!, _lazyResetFlag);
+        if (layout.LazyResetInput is not null)
+        {
+            _trainingBinding.BindInput(layout.LazyResetInput, _lazyResetFlag);
+        }
         _trainingBinding.BindOutput(layout.LossOutput, _loss);
         foreach (string name in layout.GradientOutputs)
         {

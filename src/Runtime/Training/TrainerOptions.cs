@@ -16,6 +16,21 @@ public sealed record TrainerOptions
     /// <summary>The CPU arena must stay on for <see cref="Memory.PeakMemory"/> to report anything.</summary>
     public bool EnableCpuMemArena { get; init; } = true;
 
+    /// <summary>
+    /// ONNX Runtime's memory pattern: after the first run it allocates all intermediates of a shape
+    /// set as one planned block. Off, every tensor is allocated from the arena when produced and
+    /// freed after its last reader, so MaxInUse is the true high-water mark of live tensors rather
+    /// than the planner's block size (which packing gaps can inflate).
+    /// </summary>
+    public bool EnableMemoryPattern { get; init; } = true;
+
+    /// <summary>
+    /// ONNX Runtime session configuration entries (AddSessionConfigEntry), e.g.
+    /// "session.disable_prepacking" = "1": by default the CPU MatMul kernels keep a pre-packed copy of
+    /// every constant weight, allocated from the same arena as the activations.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> SessionConfig { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Constant learning rate; null: the checkpoint's initial learning rate, else <see cref="DefaultLearningRate"/>.</summary>
     public float? LearningRate { get; init; }
 
@@ -31,6 +46,11 @@ public sealed record TrainerOptions
         options.IntraOpNumThreads = IntraOpThreads;
         options.GraphOptimizationLevel = OptimizationLevel;
         options.EnableCpuMemArena = EnableCpuMemArena;
+        options.EnableMemoryPattern = EnableMemoryPattern;
+        foreach (var (key, value) in SessionConfig)
+        {
+            options.AddSessionConfigEntry(key, value);
+        }
         return options;
     }
 }

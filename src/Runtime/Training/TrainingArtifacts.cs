@@ -99,7 +99,7 @@ public sealed class TrainingArtifacts
         TrainingModelLayout layout = TrainingModelLayout.FromModel(trainingModel, parameterNames, trainingModelPath);
         if (!layout.IsTrainingModel)
         {
-            throw new InvalidDataException($"{trainingModelPath}: no '<param>{TrainingModelLayout.GradientBufferSuffix}' inputs; this is not an on-device training model.");
+            throw new InvalidDataException($"{trainingModelPath}: no '<param>{TrainingModelLayout.GradientBufferSuffix}' inputs and no '<param>{TrainingModelLayout.DirectGradientSuffix}' outputs; this is not a training model.");
         }
         TrainingModelLayout? evalLayout = null;
         if (evalModelPath is not null)

@@ -8,12 +8,16 @@ namespace OnnxMemOpt.Runtime.Training;
 /// parameter, then <c>lazy_reset_grad</c> (bool[1]). Outputs: the loss, any further user outputs, then
 /// one <c>&lt;param&gt;_grad.accumulation.out</c> flag per gradient buffer. Inputs are classified by
 /// name (parameters are the names the checkpoint holds), so the order is checked, not relied on.
+/// The project's own training graphs (TrainingGraphBuilder) follow a second convention that this
+/// layout also reads: no buffers and no lazy_reset_grad, and one <c>&lt;param&gt;_grad</c> output per
+/// trained parameter holding that step's gradient (<see cref="DirectGradients"/>).
 /// </summary>
 public sealed class TrainingModelLayout
 {
     public const string GradientBufferSuffix = "_grad.accumulation.buffer";
     public const string GradientOutputSuffix = "_grad.accumulation.out";
     public const string LazyResetGradInput = "lazy_reset_grad";
+    public const string DirectGradientSuffix = "_grad";
 
     private TrainingModelLayout(
         IReadOnlyList<TensorSpec> userInputs,
@@ -22,8 +26,10 @@ public sealed class TrainingModelLayout
         string? lazyResetInput,
         string lossOutput,
         IReadOnlyList<string> otherOutputs,
-        IReadOnlyList<string> gradientOutputs)
+        IReadOnlyList<string> gradientOutputs,
+        IReadOnlyDictionary<string, string> directGradients)
     {
+        DirectGradients = directGradients;
         UserInputs = userInputs;
         Parameters = parameters;
         GradientBuffers = gradientBuffers;
@@ -53,7 +59,14 @@ public sealed class TrainingModelLayout
     /// <summary>The <c>_grad.accumulation.out</c> flag outputs.</summary>
     public IReadOnlyList<string> GradientOutputs { get; }
 
-    public bool IsTrainingModel => GradientBuffers.Count > 0;
+    /// <summary>Gradient output name (<c>&lt;param&gt;_grad</c>), by parameter, for graphs that output gradients instead of accumulating them.</summary>
+    public IReadOnlyDictionary<string, string> DirectGradients { get; }
+
+    /// <summary>True when the graph produces gradients: into accumulation buffers, or as direct outputs.</summary>
+    public bool IsTrainingModel => GradientBuffers.Count > 0 || DirectGradients.Count > 0;
+
+    /// <summary>True when the parameter gets a gradient from this graph (either convention).</summary>
+    public bool HasGradient(string parameter) => GradientBuffers.ContainsKey(parameter) || DirectGradients.ContainsKey(parameter);
 
     /// <summary>Classifies the inputs and outputs of <paramref name="model"/>; <paramref name="parameterNames"/> are the checkpoint's.</summary>
     public static TrainingModelLayout FromModel(ModelProto model, IReadOnlySet<string> parameterNames, string source)
@@ -124,11 +137,25 @@ public sealed class TrainingModelLayout
         string loss = graph.Output[0].Name;
         var gradientOutputs = new List<string>();
         var otherOutputs = new List<string>();
+        var directGradients = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (ValueInfoProto output in graph.Output.Skip(1))
         {
-            (output.Name.EndsWith(GradientOutputSuffix, StringComparison.Ordinal) ? gradientOutputs : otherOutputs).Add(output.Name);
+            string name = output.Name;
+            if (name.EndsWith(GradientOutputSuffix, StringComparison.Ordinal))
+            {
+                gradientOutputs.Add(name);
+            }
+            else if (buffers.Count == 0 && name.EndsWith(DirectGradientSuffix, StringComparison.Ordinal)
+                && name[..^DirectGradientSuffix.Length] is var parameter && parameters.Contains(parameter))
+            {
+                directGradients[parameter] = name;
+            }
+            else
+            {
+                otherOutputs.Add(name);
+            }
         }
-        return new TrainingModelLayout(userInputs, parameters, buffers, lazyReset, loss, otherOutputs, gradientOutputs);
+        return new TrainingModelLayout(userInputs, parameters, buffers, lazyReset, loss, otherOutputs, gradientOutputs, directGradients);
     }
 
     public static ModelProto ReadModel(string path)

@@ -1,0 +1,55 @@
+using OnnxMemOpt.Graph;
+using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Passes.Training;
+
+namespace OnnxMemOpt.Cli.Bench;
+
+/// <summary>How the bench fills an integer input: uniform below a bound, or one constant (masks, segment ids).</summary>
+internal sealed record IntegerFill(long Bound, long? Constant = null);
+
+/// <summary>
+/// A forward model ready for the bench: where the loss goes (output, optional classification head),
+/// the symbolic dims to bind, how integer inputs are drawn, and which weights "lora-qv" and
+/// "lora-all" adapt ("all" means every linear layer inside the transformer blocks: an output head
+/// that writes a graph output cannot take an adapter).
+/// </summary>
+internal sealed record BenchModel(
+    string Name,
+    OnnxModel Forward,
+    string? Output,
+    ClassificationHeadOptions? Head,
+    DimBindings Dims,
+    IReadOnlyDictionary<string, IntegerFill> IntegerInputs,
+    string QueryValueTargets,
+    string AllLinearTargets,
+    int Batch,
+    int Sequence,
+    string Shape);
+
+/// <summary>Size overrides given on the command line (null keeps the preset's value).</summary>
+internal sealed record BenchSizes(int? Batch = null, int? Sequence = null, int? Blocks = null, int? Hidden = null, int? Mlp = null, int? Heads = null, int? Vocab = null);
+
+/// <summary>The trainable sets of `bench --trainable`.</summary>
+internal static class TrainableSets
+{
+    public static readonly string[] Names = ["lora-qv", "lora-all", "lora-fa", "full"];
+
+    /// <summary>The training-graph options for <paramref name="set"/> on <paramref name="model"/>.</summary>
+    public static TrainingGraphOptions Options(string set, BenchModel model, int loraRank, double loraAlpha, int seed) => new()
+    {
+        Loss = LossKind.CrossEntropy,
+        Trainable = set switch
+        {
+            "full" => TrainableSet.Full,
+            "lora-fa" => TrainableSet.LoraFa,
+            _ => TrainableSet.Lora,
+        },
+        LoraTargets = set == "lora-qv" ? model.QueryValueTargets : model.AllLinearTargets,
+        LoraRank = loraRank,
+        LoraAlpha = loraAlpha,
+        Output = model.Output,
+        Head = model.Head,
+        Dims = model.Dims,
+        Seed = seed,
+    };
+}

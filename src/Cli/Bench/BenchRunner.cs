@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using OnnxMemOpt.Passes.Training;
+using OnnxMemOpt.Runtime.Training;
+
+namespace OnnxMemOpt.Cli.Bench;
+
+/// <summary>What a bench run trains: steps, optimizer, schedule and how the two sessions take turns.</summary>
+internal sealed record BenchSettings
+{
+    public int Steps { get; init; } = 5;
+
+    public int AccumulationSteps { get; init; } = 1;
+
+    public float LearningRate { get; init; } = 1e-3f;
+
+    /// <summary>Linear warm-up steps of the warm-up + cosine schedule (0: constant learning rate).</summary>
+    public int WarmupSteps { get; init; }
+
+    public int Seed { get; init; } = 42;
+
+    public bool Interleave { get; init; } = true;
+
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>ONNX Runtime's memory pattern (off by default: see <see cref="Runtime.Training.TrainerOptions.EnableMemoryPattern"/>).</summary>
+    public bool MemoryPattern { get; init; }
+
+    /// <summary>
+    /// Let the CPU MatMul kernels keep pre-packed copies of the frozen weights in the arena (ONNX
+    /// Runtime's default). Off by default here: those copies are the same in both configurations,
+    /// and without them the arena holds exactly the step's tensors, which the estimate models.
+    /// </summary>
+    public bool Prepacking { get; init; }
+
+    public IReadOnlyDictionary<string, string> SessionConfig { get; init; } = new Dictionary<string, string>();
+
+    public TrainerOptions TrainerOptions() => new()
+    {
+        IntraOpThreads = IntraOpThreads,
+        EnableMemoryPattern = MemoryPattern,
+        SessionConfig = Prepacking ? SessionConfig : new Dictionary<string, string>(SessionConfig) { ["session.disable_prepacking"] = "1" },
+        LearningRate = LearningRate,
+        Schedule = WarmupSteps > 0 ? new WarmupCosineSchedule(LearningRate, WarmupSteps, Steps) : null,
+    };
+}
+
+/// <summary>
+/// Runs the bench: the baseline and rewritten graphs on the same batches with the same seeds, each
+/// in its own fresh session (warm-up step first), and gathers estimated beside measured figures.
+/// </summary>
+internal static class BenchRunner
+{
+    public static BenchOutcome Run(BenchModel model, string trainable, TrainingGraphOptions graphOptions, BenchSettings settings,
+        string workDirectory, Action<string, int, float>? onStep = null)
+    {
+        long start = Stopwatch.GetTimestamp();
+        BenchGraphPair graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: false);
+        // The graphs are on disk now and the in-memory training model (paper-scale weights) is garbage.
+        GC.Collect();
+        var layout = graphs.Baseline.Artifacts.Layout;
+
+        using var batches = new BenchBatches(layout.UserInputs, model.Batch, model.Sequence, model.IntegerInputs, settings.Seed);
+        var runSettings = new SideBySideSettings
+        {
+            Steps = settings.Steps,
+            AccumulationSteps = settings.AccumulationSteps,
+            Interleave = settings.Interleave,
+            Trainer = settings.TrainerOptions(),
+        };
+        IReadOnlyList<RunResult> results = SideBySideRun.Run(
+            [new RunConfiguration(graphs.Baseline.Name, graphs.Baseline.Artifacts), new RunConfiguration(graphs.Rewritten.Name, graphs.Rewritten.Artifacts)],
+            i => batches[i], runSettings, onStep);
+        return new BenchOutcome(model.Name, model.Shape, trainable, settings.Steps, model.Batch, model.Sequence,
+            new ConfigurationFigures(graphs.Baseline.Name, results[0], graphs.Baseline.Estimate, graphs.Baseline.Profile),
+            new ConfigurationFigures(graphs.Rewritten.Name, results[1], graphs.Rewritten.Estimate, graphs.Rewritten.Profile),
+            graphs.Rewrites, graphs.TrainedParameters, Stopwatch.GetElapsedTime(start).TotalSeconds);
+    }
+}

@@ -1,0 +1,137 @@
+using System.CommandLine;
+using OnnxMemOpt.Cli.Bench;
+using OnnxMemOpt.Graph;
+using OnnxMemOpt.Onnx;
+
+namespace OnnxMemOpt.Cli.Commands;
+
+/// <summary>
+/// `onnxmemopt bench MODEL|--preset NAME [--batch N] [--seq N] [--trainable SET] [--steps N] [--json]`:
+/// the baseline training graph and its rewrite (all memory passes that apply) trained side by side
+/// in one process on the same data and seeds, each in a fresh session after a warm-up step; prints
+/// estimated and measured peak, saved activations, median step time, final loss and the ratios.
+/// MODEL is a forward model (a classification output is expected: `--output` names it, `--head-classes`
+/// adds a head).
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create(CommandIO io)
+    {
+        var common = new CommonOptions();
+        var model = new Argument<string?>("MODEL") { Description = "A forward ONNX model (or use --preset).", Arity = ArgumentArity.ZeroOrOne };
+        var preset = new Option<string?>("--preset") { Description = $"A built-in model: {string.Join(", ", BenchPresets.Names)}." };
+        preset.AcceptOnlyFromAmong(BenchPresets.Names);
+        var batch = new Option<int?>("--batch") { Description = "Batch size (presets: vit-b16 16, llama 4, roberta-base 32, minilm 32)." };
+        var seq = new Option<int?>("--seq") { Description = "Sequence length / tokens (vit-b16 197, llama 256, roberta-base and minilm 128)." };
+        var blocks = new Option<int?>("--blocks") { Description = "Transformer blocks (fixture presets)." };
+        var hidden = new Option<int?>("--hidden") { Description = "Model width D (fixture presets; heads and MLP follow unless given)." };
+        var mlp = new Option<int?>("--mlp") { Description = "MLP / SwiGLU hidden size (fixture presets)." };
+        var heads = new Option<int?>("--heads") { Description = "Attention heads (fixture presets)." };
+        var vocab = new Option<int?>("--vocab") { Description = "Vocabulary (llama, roberta presets)." };
+        var trainable = new Option<string>("--trainable") { Description = "lora-qv (LoRA on q and v), lora-all (all linear weights), lora-fa, full.", DefaultValueFactory = _ => "lora-qv" };
+        trainable.AcceptOnlyFromAmong(TrainableSets.Names);
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps measured after the warm-up step.", DefaultValueFactory = _ => 5 };
+        var rank = new Option<int>("--lora-rank") { Description = "LoRA rank.", DefaultValueFactory = _ => 8 };
+        var alpha = new Option<double>("--lora-alpha") { Description = "LoRA alpha.", DefaultValueFactory = _ => 16 };
+        var lr = new Option<float>("--lr") { Description = "Peak learning rate (AdamW).", DefaultValueFactory = _ => 1e-3f };
+        var seed = new Option<int>("--seed") { Description = "Seed of the data and of the initial adapter values.", DefaultValueFactory = _ => 42 };
+        var sequential = new Option<bool>("--sequential") { Description = "Run the configurations one after the other (one session in memory at a time) instead of alternating steps." };
+        var threads = new Option<int>("--threads") { Description = "Intra-op threads (0: ONNX Runtime's choice).", DefaultValueFactory = _ => 0 };
+        var output = new Option<string?>("--output") { Description = "MODEL only: the forward output the loss goes on (default: the first)." };
+        var headClasses = new Option<int?>("--head-classes") { Description = "MODEL only: add a classification head with this many classes." };
+        var pattern = new Option<bool>("--memory-pattern") { Description = "Turn ONNX Runtime's memory pattern on (off by default: each tensor is then allocated when produced, so MaxInUse tracks the live tensors)." };
+        var prepacking = new Option<bool>("--prepacking") { Description = "Let the MatMul kernels keep pre-packed weight copies in the arena (ONNX Runtime's default; off here by default)." };
+        var sessionConfig = new Option<string[]>("--session-config") { Description = "ONNX Runtime session config entry KEY=VALUE for both sessions (repeatable), e.g. session.disable_prepacking=1.", Arity = ArgumentArity.ZeroOrMore };
+        var keep = new Option<string?>("--keep") { Description = "Keep both configurations' training artifacts in this folder." };
+
+        var command = new Command("bench", "Train the baseline and the rewritten training graph side by side: measured and estimated peak, step time, loss.");
+        command.Arguments.Add(model);
+        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, pattern, prepacking, sessionConfig, keep })
+        {
+            command.Options.Add(option);
+        }
+        common.AddTo(command);
+        command.SetAction(parse =>
+        {
+            string? path = parse.GetValue(model);
+            string? presetName = parse.GetValue(preset);
+            if ((path is null) == (presetName is null))
+            {
+                throw new UsageException("give either MODEL or --preset NAME");
+            }
+            if (parse.GetValue(steps) < 1) throw new UsageException("--steps must be at least 1");
+            bool json = parse.GetValue(common.Json);
+            var sizes = new BenchSizes(parse.GetValue(batch), parse.GetValue(seq), parse.GetValue(blocks), parse.GetValue(hidden),
+                parse.GetValue(mlp), parse.GetValue(heads), parse.GetValue(vocab));
+            string work = parse.GetValue(keep) ?? Path.Combine(Path.GetTempPath(), "onnxmemopt-bench-" + Guid.NewGuid().ToString("N")[..8]);
+            try
+            {
+                BenchModel benchModel = presetName is not null
+                    ? BenchPresets.Create(presetName, sizes, Path.Combine(Path.GetTempPath(), "onnxmemopt-models"))
+                    : FromFile(path!, sizes, common.BindingsFrom(parse), parse.GetValue(output), parse.GetValue(headClasses));
+                string set = parse.GetValue(trainable)!;
+                var settings = new BenchSettings
+                {
+                    Steps = parse.GetValue(steps),
+                    LearningRate = parse.GetValue(lr),
+                    Seed = parse.GetValue(seed),
+                    Interleave = !parse.GetValue(sequential),
+                    IntraOpThreads = parse.GetValue(threads),
+                    MemoryPattern = parse.GetValue(pattern),
+                    Prepacking = parse.GetValue(prepacking),
+                    SessionConfig = ParseConfig(parse.GetValue(sessionConfig) ?? []),
+                };
+                var graphOptions = TrainableSets.Options(set, benchModel, parse.GetValue(rank), parse.GetValue(alpha), settings.Seed);
+                BenchOutcome outcome = TrainingProgress.Run(io, TrainingProgress.IsInteractive(io, json),
+                    [BenchGraphs.BaselineName, BenchGraphs.RewrittenName], settings.Steps,
+                    onStep => BenchRunner.Run(benchModel, set, graphOptions, settings, work, onStep));
+                if (json)
+                {
+                    io.Out.WriteLine(BenchReport.ToJson(outcome).ToJsonString(JsonOutput.Options));
+                }
+                else
+                {
+                    BenchReport.Render(io, outcome);
+                }
+                return ExitCodes.Success;
+            }
+            finally
+            {
+                if (parse.GetValue(keep) is null && Directory.Exists(work))
+                {
+                    Directory.Delete(work, recursive: true);
+                }
+            }
+        });
+        return command;
+    }
+
+    private static Dictionary<string, string> ParseConfig(IEnumerable<string> entries)
+    {
+        var config = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string entry in entries)
+        {
+            int eq = entry.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0) throw new UsageException($"--session-config expects KEY=VALUE, not '{entry}'");
+            config[entry[..eq]] = entry[(eq + 1)..];
+        }
+        return config;
+    }
+
+    /// <summary>A forward model from a file: symbolic dims bound by --dim, else first = batch, others = seq.</summary>
+    private static BenchModel FromFile(string path, BenchSizes sizes, DimBindings explicitDims, string? output, int? headClasses)
+    {
+        OnnxModel forward = OnnxModel.Load(path);
+        int batch = sizes.Batch ?? 4;
+        int sequence = sizes.Sequence ?? 128;
+        DimBindings dims = BenchPresets.BindInputSymbols(forward, batch, sequence);
+        foreach (var (name, value) in explicitDims.Values)
+        {
+            dims = dims.With(name, value);
+        }
+        return new BenchModel(Path.GetFileNameWithoutExtension(path), forward, output,
+            headClasses is { } classes ? new Passes.Training.ClassificationHeadOptions(classes) : null, dims,
+            new Dictionary<string, IntegerFill> { ["labels"] = new(headClasses ?? 2) }, "(q|v|query|value|q_proj|v_proj)", ".*", batch, sequence,
+            $"{Path.GetFileName(path)}, batch {batch}, seq {sequence}");
+    }
+}

@@ -1,0 +1,83 @@
+using OnnxMemOpt.Cli.Bench;
+using OnnxMemOpt.Memory;
+using ScottPlot;
+
+namespace OnnxMemOpt.Cli.Demo;
+
+/// <summary>
+/// The demo report's two charts (PNG and SVG, ScottPlot): live memory over one training step in
+/// execution order, one line per configuration, with the measured peaks as dashed lines; and the two
+/// loss curves.
+/// </summary>
+internal static class DemoCharts
+{
+    private const double Mib = 1024.0 * 1024.0;
+    private static readonly Color BaselineColor = new(0x1f, 0x77, 0xb4);
+    private static readonly Color RewrittenColor = new(0xd6, 0x27, 0x28);
+
+    /// <summary>
+    /// Live bytes after each node, as the estimate's liveness walk sees them (the step's tensors; the
+    /// weights live outside the arena); x is the position in the step (0 = first forward
+    /// node, 1 = last backward node) so that graphs with different node counts line up.
+    /// </summary>
+    public static IReadOnlyList<string> Memory(BenchOutcome outcome, string directory)
+    {
+        var plot = new Plot();
+        AddProfile(plot, outcome.Baseline, BaselineColor);
+        AddProfile(plot, outcome.Rewritten, RewrittenColor);
+        AddPeak(plot, outcome.Baseline, BaselineColor);
+        AddPeak(plot, outcome.Rewritten, RewrittenColor);
+        plot.Title("Live activation memory over one training step");
+        plot.XLabel("position in the step (execution order: forward, then backward)");
+        plot.YLabel("MiB");
+        plot.ShowLegend(Alignment.UpperLeft);
+        plot.Axes.SetLimitsY(0, Math.Max(outcome.Baseline.MeasuredPeakBytes, outcome.Baseline.EstimatedPeakBytes ?? 0) / Mib * 1.15);
+        return Save(plot, directory, "memory");
+    }
+
+    public static IReadOnlyList<string> Loss(BenchOutcome outcome, string directory)
+    {
+        var plot = new Plot();
+        foreach ((ConfigurationFigures figures, Color color) in new[] { (outcome.Baseline, BaselineColor), (outcome.Rewritten, RewrittenColor) })
+        {
+            double[] ys = figures.Run.Losses.Select(l => (double)l).ToArray();
+            double[] xs = Enumerable.Range(1, ys.Length).Select(i => (double)i).ToArray();
+            var line = plot.Add.Scatter(xs, ys, color);
+            line.MarkerSize = 0;
+            line.LineWidth = 2;
+            line.LegendText = figures.Name;
+        }
+        plot.Title("Training loss");
+        plot.XLabel("optimizer step");
+        plot.YLabel("cross-entropy");
+        plot.ShowLegend(Alignment.UpperRight);
+        return Save(plot, directory, "loss");
+    }
+
+    private static void AddProfile(Plot plot, ConfigurationFigures figures, Color color)
+    {
+        if (figures.Profile is not { Points.Count: > 1 } profile) return;
+        double last = profile.Points.Count - 1;
+        double[] xs = profile.Points.Select(p => p.Step / last).ToArray();
+        double[] ys = profile.Points.Select(p => p.LiveBytes / Mib).ToArray();
+        var line = plot.Add.Scatter(xs, ys, color);
+        line.MarkerSize = 0;
+        line.LineWidth = 2;
+        line.LegendText = $"{figures.Name} (estimated, peak {BenchReport.Mib(figures.EstimatedPeakBytes)})";
+    }
+
+    private static void AddPeak(Plot plot, ConfigurationFigures figures, Color color)
+    {
+        var peak = plot.Add.HorizontalLine(figures.MeasuredPeakBytes / Mib, 1.5f, color, LinePattern.Dashed);
+        peak.LegendText = $"{figures.Name} measured peak (arena MaxInUse) {BenchReport.Mib(figures.MeasuredPeakBytes)}";
+    }
+
+    private static IReadOnlyList<string> Save(Plot plot, string directory, string name)
+    {
+        string png = Path.Combine(directory, name + ".png");
+        string svg = Path.Combine(directory, name + ".svg");
+        plot.SavePng(png, 1000, 560);
+        plot.SaveSvg(svg, 1000, 560);
+        return [png, svg];
+    }
+}

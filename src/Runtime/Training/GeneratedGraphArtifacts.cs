@@ -1,0 +1,135 @@
+using Google.Protobuf;
+using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Onnx.Proto;
+using OnnxMemOpt.Runtime.Checkpoints;
+
+namespace OnnxMemOpt.Runtime.Training;
+
+/// <summary>
+/// Turns a training graph in the project's own convention (TrainingGraphBuilder, or one rewritten
+/// from it: parameters are graph inputs whose initializers hold the initial values, outputs are the
+/// loss and then one <c>&lt;param&gt;_grad</c> per parameter) into artifacts that <see cref="Trainer"/> runs.
+/// The trained parameters' initial values move out of the graph into an in-memory checkpoint (so
+/// ONNX Runtime does not hold a second copy), training_model.onnx is written to a folder, and
+/// optionally an eval_model.onnx: the forward part only, outputting the loss and, for cross-entropy,
+/// the log-probabilities that accuracy is read from.
+/// </summary>
+public static class GeneratedGraphArtifacts
+{
+    public const string TrainingFile = "training_model.onnx";
+    public const string EvalFile = "eval_model.onnx";
+
+    /// <summary>ONNX Runtime's cross-entropy op: output 1 holds the log-probabilities [N, C].</summary>
+    private const string CrossEntropyOp = "SoftmaxCrossEntropyLossInternal";
+
+    /// <summary>
+    /// Writes the artifacts of <paramref name="trainingGraph"/> into <paramref name="folder"/> (created when
+    /// missing) and loads them. The graph itself is not modified.
+    /// </summary>
+    public static TrainingArtifacts Write(ModelProto trainingGraph, string folder, bool withEvalModel = false, AdamWSettings? optimizer = null)
+    {
+        ArgumentNullException.ThrowIfNull(trainingGraph);
+        ArgumentNullException.ThrowIfNull(folder);
+        ModelProto model = trainingGraph.Clone();
+        GraphProto graph = model.Graph ?? throw new InvalidDataException("The training graph has no graph.");
+        List<CheckpointTensor> trained = MoveTrainedParametersOut(graph);
+        if (trained.Count == 0)
+        {
+            throw new InvalidDataException("The training graph has no '<param>_grad' output for a parameter input with an initial value; it is not a generated training graph.");
+        }
+
+        Directory.CreateDirectory(folder);
+        string trainingPath = Path.Combine(folder, TrainingFile);
+        Save(model, trainingPath);
+        string? evalPath = null;
+        if (withEvalModel)
+        {
+            evalPath = Path.Combine(folder, EvalFile);
+            Save(EvalModel(model), evalPath);
+        }
+        var checkpoint = new OrtCheckpoint
+        {
+            Version = 1,
+            TrainableParameters = trained,
+            FrozenParameters = [],
+            OptimizerGroups = [],
+            Properties = CheckpointProperties.Empty,
+        };
+        return TrainingArtifacts.Create(trainingPath, checkpoint, $"{trainingPath} (initial values)", optimizer ?? new AdamWSettings(), evalModelPath: evalPath);
+    }
+
+    /// <summary>The parameters with a <c>_grad</c> output: their initializers leave the graph and become checkpoint tensors.</summary>
+    private static List<CheckpointTensor> MoveTrainedParametersOut(GraphProto graph)
+    {
+        var inputs = graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var trained = new List<CheckpointTensor>();
+        foreach (ValueInfoProto output in graph.Output.Skip(1))
+        {
+            if (!output.Name.EndsWith(TrainingModelLayout.DirectGradientSuffix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+            string parameter = output.Name[..^TrainingModelLayout.DirectGradientSuffix.Length];
+            if (!inputs.Contains(parameter) || !initializers.TryGetValue(parameter, out TensorProto? tensor))
+            {
+                continue;
+            }
+            if (tensor.DataType != (int)TensorProto.Types.DataType.Float)
+            {
+                throw new InvalidDataException($"Parameter '{parameter}' is {ElementTypes.Name(tensor.DataType)}; the trainer trains float32 parameters.");
+            }
+            float[] values = TensorData.ToFloats(tensor);
+            trained.Add(new CheckpointTensor(parameter, tensor.Dims.ToArray(), values));
+            graph.Initializer.Remove(tensor);
+        }
+        return trained;
+    }
+
+    /// <summary>The forward part: outputs the loss and the cross-entropy's log-probabilities; nodes nothing needs are dropped.</summary>
+    private static ModelProto EvalModel(ModelProto training)
+    {
+        ModelProto model = training.Clone();
+        GraphProto graph = model.Graph;
+        string loss = graph.Output[0].Name;
+        var outputs = new List<ValueInfoProto> { graph.Output[0] };
+        NodeProto? crossEntropy = graph.Node.FirstOrDefault(n => n.OpType == CrossEntropyOp && n.Output.Count > 1 && n.Output[0] == loss);
+        if (crossEntropy is not null && crossEntropy.Output[1].Length > 0)
+        {
+            outputs.Add(new ValueInfoProto { Name = crossEntropy.Output[1] });
+        }
+        graph.Output.Clear();
+        graph.Output.AddRange(outputs);
+
+        // Keep only the nodes the outputs depend on (walking the sorted node list backwards).
+        var needed = outputs.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var kept = new List<NodeProto>();
+        for (int i = graph.Node.Count - 1; i >= 0; i--)
+        {
+            NodeProto node = graph.Node[i];
+            if (node.Output.Any(needed.Contains))
+            {
+                kept.Add(node);
+                foreach (string input in node.Input.Where(n => n.Length > 0))
+                {
+                    needed.Add(input);
+                }
+            }
+        }
+        kept.Reverse();
+        graph.Node.Clear();
+        graph.Node.AddRange(kept);
+        var unused = graph.Initializer.Where(t => !needed.Contains(t.Name)).ToList();
+        foreach (TensorProto tensor in unused)
+        {
+            graph.Initializer.Remove(tensor);
+        }
+        return model;
+    }
+
+    private static void Save(ModelProto model, string path)
+    {
+        using FileStream stream = File.Create(path);
+        model.WriteTo(stream);
+    }
+}

@@ -1,0 +1,67 @@
+using System.Text.Json.Nodes;
+using OnnxMemOpt.Cli.Bench;
+using OnnxMemOpt.Passes.Training;
+using OnnxMemOpt.Tests.Support;
+using Xunit.Abstractions;
+
+namespace OnnxMemOpt.Tests.Bench;
+
+/// <summary>`bench` on tiny presets: both configurations run and the JSON is self-consistent.</summary>
+public class BenchCommandTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData("vit-tiny", "lora-qv")]
+    [InlineData("llama-tiny", "lora-all")]
+    public void TinyPresetReportsBothConfigurationsConsistently(string preset, string trainable)
+    {
+        CliRunner.Result result = CliRunner.Run("bench", "--preset", preset, "--trainable", trainable, "--steps", "3", "--json");
+        output.WriteLine(result.Stderr);
+        Assert.Equal(0, result.ExitCode);
+        JsonObject json = JsonNode.Parse(result.Stdout)!.AsObject();
+        output.WriteLine(json.ToJsonString());
+        JsonObject baseline = json["baseline"]!.AsObject(), rewritten = json["rewritten"]!.AsObject();
+        foreach (JsonObject configuration in new[] { baseline, rewritten })
+        {
+            foreach (string key in new[] { "measured_peak_bytes", "estimated_peak_bytes", "saved_activation_bytes", "median_step_ms", "final_loss" })
+            {
+                Assert.NotNull(configuration[key]);
+            }
+            Assert.True((long)configuration["measured_peak_bytes"]! > 0);
+            JsonArray losses = configuration["losses"]!.AsArray();
+            Assert.Equal(3, losses.Count);
+            Assert.Equal((float)configuration["final_loss"]!, (float)losses[^1]!);
+        }
+        Assert.Equal((double)(long)rewritten["measured_peak_bytes"]! / (long)baseline["measured_peak_bytes"]!, (double)json["peak_ratio"]!, 9);
+        Assert.Equal((double)rewritten["median_step_ms"]! / (double)baseline["median_step_ms"]!, (double)json["time_ratio"]!, 2);
+        // Same data, same seeds, exact forward: the first step's loss agrees before any approximate gradient acts.
+        Assert.Equal((float)baseline["losses"]![0]!, (float)rewritten["losses"]![0]!, 4);
+        // The rewrite ran and kept less for backward.
+        Assert.NotEmpty(json["rewrites"]!.AsObject());
+        Assert.True((long)rewritten["saved_activation_bytes"]! < (long)baseline["saved_activation_bytes"]!);
+    }
+
+    [Fact]
+    public void UsageErrors()
+    {
+        Assert.Equal(2, CliRunner.Run("bench").ExitCode);
+        Assert.Equal(2, CliRunner.Run("bench", "--preset", "nope").ExitCode);
+        Assert.Equal(2, CliRunner.Run("bench", "--preset", "vit-tiny", "--steps", "0").ExitCode);
+    }
+
+    /// <summary>
+    /// Loss parity on a small model: 100 LoRA steps of a 4-block ViT fixture, baseline and rewritten,
+    /// end within 2 % of each other (ReGELU2's approximate gradient is the only difference).
+    /// </summary>
+    [Fact]
+    public void HundredLoraStepsOnAFourBlockVitEndWithinTwoPercent()
+    {
+        using var temp = new TempDirectory();
+        BenchModel model = BenchPresets.Create("vit-tiny", new BenchSizes(Batch: 8, Blocks: 4), temp.Path);
+        TrainingGraphOptions options = TrainableSets.Options("lora-qv", model, loraRank: 4, loraAlpha: 8, seed: 42);
+        var settings = new BenchSettings { Steps = 100, LearningRate = 3e-3f, WarmupSteps = 10, MemoryPattern = false };
+        BenchOutcome outcome = BenchRunner.Run(model, "lora-qv", options, settings, temp.Path);
+        output.WriteLine($"final loss {outcome.Baseline.FinalLoss} vs {outcome.Rewritten.FinalLoss}; first {outcome.Baseline.Run.Losses[0]}; peak ratio {outcome.PeakRatio:F3}");
+        Assert.True(outcome.Baseline.FinalLoss < 0.8 * outcome.Baseline.Run.Losses[0], "the baseline did not learn");
+        Assert.True(outcome.FinalLossRelativeDifference < 0.02, $"final losses {outcome.Baseline.FinalLoss} and {outcome.Rewritten.FinalLoss}");
+    }
+}
