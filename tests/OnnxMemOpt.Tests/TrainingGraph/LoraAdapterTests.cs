@@ -54,4 +54,21 @@ public sealed class LoraAdapterTests
             .ToList();
         AssertWithin(checker.Check(elements), 1e-6);
     }
+
+    [Fact]
+    public void WeightsListedAsGraphInputsTrainInFull()
+    {
+        // Old exporters list initializers among the graph inputs too: they are still the weights.
+        ModelProto proto = Layers().Build();
+        proto.Graph.Input.Add(new ValueInfoProto
+        {
+            Name = "mm.weight",
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)F64, Shape = new TensorShapeProto { Dim = { new TensorShapeProto.Types.Dimension { DimValue = 5 }, new TensorShapeProto.Types.Dimension { DimValue = 3 } } } } },
+        });
+        TrainingGraphResult result = TrainingGraphBuilder.BuildWithReport(OnnxModel.FromProto(proto, "inputs-as-weights"), new TrainingGraphOptions { Loss = LossKind.MeanSquaredError });
+        Assert.Contains("mm.weight", result.Parameters);
+        Assert.Single(result.Model.Proto.Graph.Input, i => i.Name == "mm.weight");
+        using var checker = new GradientChecker(result.Model, seed: 5);
+        AssertWithin(checker.Check([("mm.weight", 0), ("mm.weight", 7), ("gemm.weight", 3)]), 1e-6);
+    }
 }

@@ -118,8 +118,11 @@ public static class TrainingGraphBuilder
         foreach (string parameter in parameters)
         {
             TensorProto tensor = graph.Initializer(parameter)
-                ?? throw new InvalidOperationException($"parameter '{parameter}' is not an initializer");
-            graph.Proto.Input.Add(GraphValues.ValueInfo(parameter, tensor));
+                ?? throw new UnsupportedModelException(graph.Model.FileName, $"parameter '{parameter}' is not an initializer of the graph");
+            if (!graph.IsGraphInput(parameter))
+            {
+                graph.Proto.Input.Add(GraphValues.ValueInfo(parameter, tensor));
+            }
         }
     }
 

@@ -57,6 +57,10 @@ public static class LoraAdapters
         return adapters;
     }
 
+    /// <summary>A constant, or an initializer that old exporters also list as a graph input.</summary>
+    private static Onnx.Proto.TensorProto? WeightTensor(OnnxGraph graph, string value) =>
+        graph.ConstantTensor(value) ?? graph.Initializer(value);
+
     /// <summary>
     /// Names that identify the layer: the weight's, the node's, and the bias initializer of an Add
     /// right after it. Exporters often name weights anonymously (onnx::MatMul_123) and nodes by
@@ -88,13 +92,13 @@ public static class LoraAdapters
         if ((!matMul && !gemm) || node.Input(1) is not { } weight) return null;
         bool transposed = gemm && node.GetInt("transB", 0) != 0;
         if (graph.Producer(weight) is { } producer && producer.Is("Transpose") && producer.Input(0) is { } source
-            && graph.ConstantTensor(source) is { Dims.Count: 2 }
+            && WeightTensor(graph, source) is { Dims.Count: 2 }
             && (producer.GetInts("perm") is null || producer.GetInts("perm")!.SequenceEqual([1L, 0L])))
         {
             weight = source;
             transposed = !transposed;
         }
-        if (graph.ConstantTensor(weight) is not { } tensor || tensor.Dims.Count != 2 || !ElementTypes.IsFloatingPoint(tensor.DataType)) return null;
+        if (WeightTensor(graph, weight) is not { } tensor || tensor.Dims.Count != 2 || !ElementTypes.IsFloatingPoint(tensor.DataType)) return null;
         return transposed ? (weight, tensor, tensor.Dims[1], tensor.Dims[0]) : (weight, tensor, tensor.Dims[0], tensor.Dims[1]);
     }
 }
