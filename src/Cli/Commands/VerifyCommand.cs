@@ -39,7 +39,7 @@ internal static class VerifyCommand
             // Sessions first: a graph ONNX Runtime cannot run fails before any input is drawn.
             using InferenceSession beforeSession = Open(before);
             using InferenceSession afterSession = Open(after);
-            var feeds = RandomFeeds(before.Proto.Graph, dims, parse.GetValue(seed), parse.GetValue(intBound));
+            var feeds = RandomFeeds(before.Proto.Graph, before.FileName, dims, parse.GetValue(seed), parse.GetValue(intBound));
             var expected = RunAll(before, beforeSession, feeds);
             var actual = RunAll(after, afterSession, feeds);
 
@@ -122,18 +122,29 @@ internal static class VerifyCommand
         }
     }
 
-    private static List<NamedOnnxValue> RandomFeeds(GraphProto graph, DimBindings dims, int seed, int intBound)
+    /// <summary>Largest input verify draws (elements): enough for any real check, far below what would take seconds to fill.</summary>
+    private const long MaxInputElements = 1L << 26;
+
+    private static List<NamedOnnxValue> RandomFeeds(GraphProto graph, string file, DimBindings dims, int seed, int intBound)
     {
         var random = new Random(seed);
         var initializers = graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         var feeds = new List<NamedOnnxValue>();
         foreach (ValueInfoProto input in graph.Input.Where(i => !initializers.Contains(i.Name)))
         {
-            var tensorType = input.Type?.TensorType ?? throw new UnsupportedModelException("<verify>", $"input '{input.Name}' is not a tensor");
-            int[] shape = tensorType.Shape.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue
-                ? (int)d.DimValue
-                : (int)(dims.Values.GetValueOrDefault(d.DimParam, 2))).ToArray();
-            int count = shape.Aggregate(1, (a, b) => a * b);
+            var tensorType = input.Type?.TensorType ?? throw new UnsupportedModelException(file, $"input '{input.Name}' is not a tensor");
+            long[] dimsOfInput = (tensorType.Shape?.Dim ?? []).Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue
+                ? d.DimValue
+                : dims.Values.GetValueOrDefault(d.DimParam, 2)).ToArray();
+            long elements = 1;
+            foreach (long d in dimsOfInput)
+            {
+                if (d < 0) throw new InvalidModelException(file, $"input '{input.Name}' has negative dimension {d}");
+                if (d > 0 && elements > MaxInputElements / d) throw new ModelLimitException(file, $"input '{input.Name}' has more than {MaxInputElements} elements; verify draws smaller random inputs (bind symbols with --dim)");
+                elements *= d;
+            }
+            int[] shape = dimsOfInput.Select(d => (int)d).ToArray();
+            int count = (int)elements;
             double Uniform() => random.NextDouble() * 2 - 1;
             NamedOnnxValue value = (TensorProto.Types.DataType)tensorType.ElemType switch
             {

@@ -72,4 +72,19 @@ public class ResourceLimitTests
         Assert.Contains("time budget", error.Message);
         Assert.StartsWith("chain.onnx", error.Message);
     }
+
+    [Fact]
+    public void VerifyRefusesInputsTooLargeToDraw()
+    {
+        // Found by the long fuzz run: a graph input of 2^31 elements made verify fill gigabytes.
+        using var temp = new TempDirectory();
+        string path = temp.File("huge-input.onnx");
+        File.WriteAllBytes(path, new TinyModel()
+            .Input("x", TensorProto.Types.DataType.Float, 1L << 16, 1L << 15)
+            .Output("y", TensorProto.Types.DataType.Float, 1L << 16, 1L << 15)
+            .Node("Relu", ["x"], ["y"]).ToBytes());
+        CliRunner.Result result = CliRunner.Run("verify", path, path, "--json");
+        Assert.Equal(3, result.ExitCode);
+        Assert.Contains("elements; verify draws smaller random inputs", result.Stderr);
+    }
 }
