@@ -25,6 +25,7 @@ internal static class BenchReport
             ["seq"] = outcome.Sequence,
             ["steps"] = outcome.Steps,
             ["rewrites"] = rewrites,
+            ["skipped"] = new JsonArray([.. outcome.Rewrites.Skipped.Select(x => (JsonNode?)new JsonObject { ["pass"] = x.Pass, ["node"] = x.Node, ["reason"] = x.Reason })]),
             ["baseline"] = Configuration(outcome.Baseline),
             ["rewritten"] = Configuration(outcome.Rewritten),
             ["peak_ratio"] = outcome.PeakRatio,

@@ -32,12 +32,15 @@ internal sealed record BenchSettings
     /// </summary>
     public bool Prepacking { get; init; }
 
+    public Microsoft.ML.OnnxRuntime.GraphOptimizationLevel OptimizationLevel { get; init; } = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL;
+
     public IReadOnlyDictionary<string, string> SessionConfig { get; init; } = new Dictionary<string, string>();
 
     public TrainerOptions TrainerOptions() => new()
     {
         IntraOpThreads = IntraOpThreads,
         EnableMemoryPattern = MemoryPattern,
+        OptimizationLevel = OptimizationLevel,
         SessionConfig = Prepacking ? SessionConfig : new Dictionary<string, string>(SessionConfig) { ["session.disable_prepacking"] = "1" },
         LearningRate = LearningRate,
         Schedule = WarmupSteps > 0 ? new WarmupCosineSchedule(LearningRate, WarmupSteps, Steps) : null,
