@@ -58,9 +58,10 @@ internal static class CommandLine
         InspectCommand.Create(io),
         RewriteCommand.Create(io),
         FuseCommand.Create(io),
-        VerifyCommand.Create(io),
         TrainGraphCommand.Create(io),
+        VerifyCommand.Create(io),
         GradcheckCommand.Create(io),
+        TrainCommand.Create(io),
         BenchCommand.Create(io),
         DemoCommand.Create(io),
     ];

@@ -57,6 +57,9 @@ internal static class GradcheckCommand
         return command;
     }
 
+    /// <summary>JSON has no NaN or infinity: such a value (a diverged loss) is written as null.</summary>
+    private static JsonNode? Finite(double value) => double.IsFinite(value) ? JsonValue.Create(value) : null;
+
     private static void Report(CommandIO io, bool json, string file, bool float64, double loss, GradientCheckResult result)
     {
         if (json)
@@ -66,15 +69,15 @@ internal static class GradcheckCommand
             {
                 samples.Add(new JsonObject
                 {
-                    ["parameter"] = s.Parameter, ["index"] = s.Index, ["gradient"] = s.Analytic, ["finite_difference"] = s.Numeric, ["rel_err"] = s.RelErr,
+                    ["parameter"] = s.Parameter, ["index"] = s.Index, ["gradient"] = Finite(s.Analytic), ["finite_difference"] = Finite(s.Numeric), ["rel_err"] = Finite(s.RelErr),
                 });
             }
             var report = new JsonObject
             {
                 ["model"] = file,
                 ["precision"] = float64 ? "float64" : "model",
-                ["loss"] = loss,
-                ["max_rel_err"] = result.MaxRelErr,
+                ["loss"] = Finite(loss),
+                ["max_rel_err"] = Finite(result.MaxRelErr),
                 ["checked"] = result.Checked,
                 ["samples"] = samples,
             };

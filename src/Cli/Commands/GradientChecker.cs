@@ -93,6 +93,9 @@ internal sealed class GradientChecker : IDisposable
     {
         Dictionary<string, double[]> analytic = RunGradients(elements.Select(e => e.Parameter).Distinct());
         var samples = new List<GradientSample>();
+        // Gradients far below the largest one checked are zero at the loss's precision (a key
+        // bias under softmax, say): relative errors are measured against at least this floor.
+        double largest = elements.Select(e => Math.Abs(analytic[e.Parameter][e.Index])).DefaultIfEmpty(0).Max();
         foreach ((string p, long index) in elements)
         {
             Feed feed = _feeds[p];
@@ -100,7 +103,7 @@ internal sealed class GradientChecker : IDisposable
             double h = (feed.ElementType == ElementTypes.Double ? 1e-2 : 5e-2) * Math.Max(1.0, Math.Abs(feed.Values[index]));
             double numeric = (4 * Central(p, index, h / 2) - Central(p, index, h)) / 3;
             double a = analytic[p][index];
-            double floor = feed.ElementType == ElementTypes.Double ? 1e-10 : 1e-6;
+            double floor = feed.ElementType == ElementTypes.Double ? Math.Max(1e-10, 1e-6 * largest) : Math.Max(1e-6, 1e-4 * largest);
             double rel = Math.Abs(a - numeric) / Math.Max(Math.Max(Math.Abs(a), Math.Abs(numeric)), floor);
             samples.Add(new GradientSample(p, index, a, numeric, rel));
         }

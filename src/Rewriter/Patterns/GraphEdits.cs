@@ -39,6 +39,31 @@ public static class GraphEdits
         return added;
     }
 
+    /// <summary>
+    /// Declares <paramref name="value"/> (a value a rule created) with the type of
+    /// <paramref name="like"/> when that is known, so that ONNX Runtime's shape inference can carry
+    /// shapes across the new nodes (custom ops only see the shapes their inputs are declared with).
+    /// </summary>
+    public static void DeclareLike(RewriteContext context, string value, string like)
+    {
+        if (context.TypeOf(like) is not { Shape: { } shape } type || context.Graph.Proto.ValueInfo.Any(v => v.Name == value))
+        {
+            return;
+        }
+        var tensorShape = new TensorShapeProto();
+        foreach (Graph.Dim dim in shape.Dims)
+        {
+            tensorShape.Dim.Add(dim.Value is { } v
+                ? new TensorShapeProto.Types.Dimension { DimValue = v }
+                : dim.Symbol is { } s ? new TensorShapeProto.Types.Dimension { DimParam = s } : new TensorShapeProto.Types.Dimension());
+        }
+        context.Graph.Proto.ValueInfo.Add(new ValueInfoProto
+        {
+            Name = value,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = type.ElementType, Shape = tensorShape } },
+        });
+    }
+
     /// <summary>Removes Constant nodes and initializers among <paramref name="values"/> that nothing reads any more.</summary>
     public static void RemoveUnusedConstants(OnnxGraph graph, IEnumerable<string> values)
     {

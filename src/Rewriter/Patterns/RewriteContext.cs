@@ -11,6 +11,7 @@ namespace OnnxMemOpt.Patterns;
 public sealed class RewriteContext
 {
     private IReadOnlyDictionary<string, TensorType>? _types;
+    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
 
     public RewriteContext(OnnxModel model, DimBindings? dims = null, RewriteOptions? options = null)
     {
@@ -39,6 +40,20 @@ public sealed class RewriteContext
 
     /// <summary>Called after every edit: types of new values are inferred again when next asked for.</summary>
     public void Invalidate() => _types = null;
+
+    /// <summary>
+    /// Stops pattern matching that runs past <see cref="RewriteOptions.MatchTimeBudget"/>: a crafted
+    /// graph (long commutative chains, huge fan-out) can make matching explode, and a build
+    /// pipeline must get a clear error instead of a hang.
+    /// </summary>
+    public void CheckTimeBudget()
+    {
+        TimeSpan elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(_started);
+        if (elapsed > Options.MatchTimeBudget)
+        {
+            throw new ModelLimitException(Model.FileName, $"pattern matching ran past its time budget of {Options.MatchTimeBudget.TotalSeconds:0.#} s");
+        }
+    }
 }
 
 /// <summary>User choices that change what the passes may do.</summary>
@@ -49,4 +64,7 @@ public sealed record RewriteOptions
     /// then recomputed from the shared normalised tensor instead of being folded offline.
     /// </summary>
     public bool FoldTrainableAffine { get; init; }
+
+    /// <summary>Wall-clock budget for all pattern matching of one pass run (see <see cref="RewriteContext.CheckTimeBudget"/>).</summary>
+    public TimeSpan MatchTimeBudget { get; init; } = TimeSpan.FromSeconds(60);
 }

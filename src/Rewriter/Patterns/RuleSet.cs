@@ -30,6 +30,7 @@ public sealed class RuleSet(string pass, IReadOnlyList<RewriteRule> rules)
                 {
                     continue;
                 }
+                context.CheckTimeBudget();
                 foreach (RewriteRule rule in Rules)
                 {
                     if (TryRule(rule, node, context, refusals) is not { } applied)
@@ -71,6 +72,7 @@ public sealed class RuleSet(string pass, IReadOnlyList<RewriteRule> rules)
         string? firstReason = null;
         foreach (Bindings bindings in rule.Pattern.Match(root, Bindings.Empty, context.Scope))
         {
+            context.CheckTimeBudget();
             var match = new PatternMatch(node, bindings);
             string? reason = rule.ReplacesWholeMatch ? GraphEdits.EscapingValue(match) : null;
             reason ??= rule.Check(match, context);

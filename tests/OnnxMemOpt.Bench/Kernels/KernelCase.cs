@@ -112,7 +112,8 @@ public sealed record TensorSpec(string Name, TensorSpec.Kind Type)
                 return OrtValue.CreateTensorValueFromMemory(stats, statShape);
             default:
                 var data = new float[elements];
-                var random = new Random(Name.GetHashCode(StringComparison.Ordinal));
+                // A stable seed per tensor name (string.GetHashCode is randomised per process).
+                var random = new Random(Name.Aggregate(17, (hash, c) => unchecked((hash * 31) + c)));
                 for (long i = 0; i < elements; i++)
                 {
                     data[i] = (float)(4.0 * random.NextDouble() - 2.0);

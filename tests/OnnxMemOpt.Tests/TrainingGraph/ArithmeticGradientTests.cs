@@ -1,3 +1,4 @@
+using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Tests.Support;
 using static OnnxMemOpt.Tests.TrainingGraph.RuleGradCheck;
 using static OnnxMemOpt.Tests.Support.TinyModel;
@@ -90,6 +91,28 @@ public sealed class ArithmeticGradientTests
         AssertWithin(Run(m, ["X"]), type == F32 ? Float32Tolerance : Tolerance);
     }
 
+    [Theory]
+    [InlineData("Min")]
+    [InlineData("Max")]
+    public void MinMaxRouteTheGradientToTheSelectedInput(string op)
+    {
+        // Values at least 0.2 apart, so that no finite-difference step crosses a switch of the selection.
+        var m = new TinyModel()
+            .Initializer(global::OnnxMemOpt.Onnx.TensorData.Create("A", (int)F64, [2, 3], [-0.9, 0.4, 0.8, 0.3, -0.6, 0.95]))
+            .Initializer(global::OnnxMemOpt.Onnx.TensorData.Create("B", (int)F64, [3], [0.1, -0.2, 0.5]))
+            .Node(op, ["A", "B"], ["Y"]).OutputUnshaped("Y", F64);
+        AssertWithin(Run(m, ["A", "B"]), Tolerance);
+    }
+
+    [Fact]
+    public void AbsAndClip()
+    {
+        var m = new TinyModel().Initializer(Random("X", [3, 4], 1, min: -2, max: 2))
+            .Initializer(Random("lo", [], 0, min: -0.55, max: -0.55)).Initializer(Random("hi", [], 0, min: 0.65, max: 0.65))
+            .Node("Clip", ["X", "lo", "hi"], ["C"]).Node("Abs", ["X"], ["A"]).Node("Mul", ["C", "A"], ["Y"]).OutputUnshaped("Y", F64);
+        AssertWithin(Run(m, ["X"]), Tolerance);
+    }
+
     [Fact]
     public void SharedValueGradientsAreSummed()
     {
@@ -98,5 +121,25 @@ public sealed class ArithmeticGradientTests
             .Node("MatMul", ["X", "W"], ["P"]).Node("Mul", ["X", "P"], ["Q"]).Node("Add", ["Q", "X"], ["Y"])
             .OutputUnshaped("Y", F64);
         AssertWithin(Run(m, ["X", "W"]), Tolerance);
+    }
+
+    [Fact]
+    public void SymbolicBroadcastUsesBroadcastGradientArgs()
+    {
+        // A is [2, d1] and B is [2, e1]: whether either broadcasts is only known at run time
+        // (here A is [2, 1] against B's [2, 3]), so the reduction goes through BroadcastGradientArgs.
+        var m = new TinyModel().Input("S1", TensorProto.Types.DataType.Double, 2, null).Input("S2", TensorProto.Types.DataType.Double, 2, null)
+            .Initializer(Random("P", [1], 1)).Initializer(Random("Q", [1], 2))
+            .Node("Mul", ["S1", "P"], ["A"]).Node("Mul", ["S2", "Q"], ["B"])
+            .Node("Add", ["A", "B"], ["Y"]).OutputUnshaped("Y", F64);
+        ModelProto proto = m.Build();
+        proto.Graph.Input[1].Type.TensorType.Shape.Dim[1].DimParam = "e1";
+        var result = Run(proto, ["P", "Q"], setUp: c =>
+        {
+            c.SetInput("S1", (int)F64, [2, 1], [0.5, -1.5]);
+            c.SetInput("S2", (int)F64, [2, 3], [1, 2, 3, -1, -2, 0.5]);
+            c.SetInput("target", (int)F64, [2, 3], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]);
+        }, expectOp: "BroadcastGradientArgs");
+        AssertWithin(result, Tolerance);
     }
 }

@@ -73,6 +73,23 @@ public sealed class FusedOpGradientTests
     }
 
     [Fact]
+    public void QuickGeluWithDefaultAlpha()
+    {
+        var m = new TinyModel().Initializer(Random("X", [2, 3, 4], 1, F32, min: -3, max: 3))
+            .Node("QuickGelu", ["X"], ["Y"], "com.microsoft").WithFloat64Output("Y");
+        AssertWithin(Run(m, ["X"]), Float32Tolerance);
+    }
+
+    [Fact]
+    public void SwishBecomesQuickGeluGrad()
+    {
+        // ONNX Swish-24 (x·σ(αx)) in float64: its gradient is QuickGeluGrad with the same alpha.
+        var m = new TinyModel().Opset("", 24).Initializer(Random("X", [2, 3, 4], 1, min: -3, max: 3))
+            .Node("Swish", ["X"], ["Y"], "", Attr("alpha", 1.0f)).OutputUnshaped("Y", F64);
+        AssertWithin(Run(m.Build(), ["X"], expectOp: "QuickGeluGrad"), Tolerance);
+    }
+
+    [Fact]
     public void OnnxGeluWithTanhApproximation()
     {
         var m = new TinyModel().Opset("", 20).Initializer(Random("X", [2, 3, 4], 1, F32, min: -3, max: 3))

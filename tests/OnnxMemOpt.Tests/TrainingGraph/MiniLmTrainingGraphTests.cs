@@ -3,6 +3,7 @@ using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes.Training;
 using OnnxMemOpt.Runtime.Models;
 using OnnxMemOpt.Tests.Support;
+using Xunit.Abstractions;
 
 namespace OnnxMemOpt.Tests.TrainingGraph;
 
@@ -11,7 +12,7 @@ namespace OnnxMemOpt.Tests.TrainingGraph;
 /// rank 8 on query and value: the training graph must load on stock ONNX Runtime with the
 /// library, and its gradients must equal finite differences of its loss.
 /// </summary>
-public sealed class MiniLmTrainingGraphTests
+public sealed class MiniLmTrainingGraphTests(ITestOutputHelper output)
 {
     private static readonly TrainingGraphOptions Options = new()
     {
@@ -50,6 +51,10 @@ public sealed class MiniLmTrainingGraphTests
         var lora = checker.Sample(5, p => p.Contains(".lora_", StringComparison.Ordinal));
         var head = checker.Sample(3, p => p.StartsWith("head.", StringComparison.Ordinal));
         GradientCheckResult result = checker.Check([.. lora, .. head]);
+        foreach (GradientSample s in result.Samples)
+        {
+            output.WriteLine($"{s.Parameter}[{s.Index}]: graph {s.Analytic:E6}, finite differences {s.Numeric:E6}, rel err {s.RelErr:E2}");
+        }
         RuleGradCheck.AssertWithin(result, 1e-3);
         Assert.Contains(result.Samples, s => Math.Abs(s.Analytic) > 1e-6);
     }

@@ -18,10 +18,15 @@ internal static class RuleGradCheck
     public const TensorProto.Types.DataType F32 = TensorProto.Types.DataType.Float;
 
     /// <summary>Builds the training graph and returns the worst relative error over every element of every parameter (at most 40 per parameter).</summary>
-    public static GradientCheckResult Run(TinyModel forward, string[] parameters, LossKind loss = LossKind.MeanSquaredError, Action<GradientChecker>? setUp = null)
+    public static GradientCheckResult Run(TinyModel forward, string[] parameters, LossKind loss = LossKind.MeanSquaredError, Action<GradientChecker>? setUp = null) =>
+        Run(forward.Build(), parameters, loss, setUp);
+
+    /// <summary>As above for a model already built; <paramref name="expectOp"/> must appear in the training graph.</summary>
+    public static GradientCheckResult Run(ModelProto forward, string[] parameters, LossKind loss = LossKind.MeanSquaredError, Action<GradientChecker>? setUp = null, string? expectOp = null)
     {
-        OnnxModel model = OnnxModel.FromProto(forward.Build(), "rule-test");
+        OnnxModel model = OnnxModel.FromProto(forward, "rule-test");
         OnnxModel training = TrainingGraphBuilder.Build(model, new TrainingGraphOptions { Loss = loss, Trainable = TrainableSet.Full, Parameters = parameters });
+        if (expectOp is not null) Assert.Contains(training.Graph.Nodes, n => n.OpType == expectOp);
         using var checker = new GradientChecker(training, seed: 7);
         setUp?.Invoke(checker);
         var elements = new List<(string, long)>();

@@ -145,4 +145,20 @@ public class CrossEntropyTests
         double[] expected = GradCheck.Gradient(v => ReferenceMath.SoftmaxCrossEntropy(v, p.Shape, p.Labels, weights, null, "mean").Loss, scores, [1.0]);
         GradCheck.AssertClose(grad.Values, expected, GradCheck.Tolerance(type) * 2, $"grad {type}");
     }
+
+    [Fact]
+    public void OutputTypeEqualToTheInputTypeIsAcceptedAndAnyOtherRefused()
+    {
+        // ORTModule exports carry output_type (the 3-layer BLOOM graph: float16 scores, output_type 10).
+        Problem p = Make(2, weighted: false, ignore: false, 400);
+        Feed[] inputs = [Feed.Of("s", DataType.Float16, p.Shape, GradCheck.Quantize(DataType.Float16, p.Scores)), Feed.Int64("l", p.LabelShape, p.Labels)];
+        var same = OpHarness.Run("SoftmaxCrossEntropyLossInternal", inputs, [("loss", DataType.Float16), ("lp", DataType.Float16)],
+            OpHarness.Microsoft, 17, TinyModel.Attr("output_type", (long)DataType.Float16));
+        var (loss, _) = ReferenceMath.SoftmaxCrossEntropy(GradCheck.Quantize(DataType.Float16, p.Scores), p.Shape, p.Labels, null, null, "mean");
+        GradCheck.AssertClose(same["loss"].Values, loss, GradCheck.Tolerance(DataType.Float16), "loss");
+
+        var error = Assert.ThrowsAny<Exception>(() => OpHarness.Run("SoftmaxCrossEntropyLossInternal", inputs,
+            [("loss", DataType.Float16), ("lp", DataType.Float16)], OpHarness.Microsoft, 17, TinyModel.Attr("output_type", (long)DataType.Float)));
+        Assert.Contains("output_type", error.Message, StringComparison.Ordinal);
+    }
 }

@@ -21,6 +21,17 @@ public class DropoutAndScaleTests
         Assert.Equal(new double[] { 4, 0, 16, 32, 0, 12 }, dx.Values);
     }
 
+    [Theory]
+    [InlineData(DataType.Float16, DataType.Float)]
+    [InlineData(DataType.Float, DataType.Double)]
+    [InlineData(DataType.Bfloat16, DataType.Float16)]
+    public void DropoutGradTakesTheRatioInAnyFloatType(DataType type, DataType ratioType)
+    {
+        Fetched dx = OpHarness.RunSingle("DropoutGrad",
+            [Feed.Of("dy", type, [2, 3], Dy), Feed.Bool("mask", [2, 3], Mask), Feed.Of("ratio", ratioType, [1], [0.5])], type);
+        Assert.Equal(new double[] { 2, 0, 8, 16, 0, 6 }, dx.Values);
+    }
+
     [Fact]
     public void DropoutGradDefaultsToHalfAndPassesThroughWithoutDropping()
     {

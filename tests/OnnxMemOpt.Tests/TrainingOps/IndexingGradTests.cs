@@ -108,4 +108,19 @@ public class IndexingGradTests
         Assert.Equal(Shape, dx.Shape);
         Assert.Equal(ScatterAdd(picked.Values, dy, GradCheck.Count(Shape)), dx.Values);
     }
+
+    [Fact]
+    public void GatherGradOnAnEmbeddingTableWithRepeatsRunsInParallel()
+    {
+        // An embedding's backward: [vocab, hidden] table, many token ids, most rows repeated.
+        long[] table = [1000, 16];
+        var random = new Random(77);
+        long[] ids = Enumerable.Range(0, 600).Select(_ => (long)random.Next(0, 120)).ToArray();
+        Feed idFeed = Feed.Int64("ids", [20, 30], ids);
+        Fetched picked = OpHarness.RunSingle("Gather", [Feed.Float("x", table, Iota(table)), idFeed], DataType.Float, "");
+        double[] dy = GradCheck.Quantize(DataType.Float, GradCheck.Uniform(random, picked.Values.Length));
+        var dx = OpHarness.RunWithThreads(4, "GatherGrad",
+            [Feed.Int64("shape", [2], table), idFeed, Feed.Float("dy", picked.Shape, dy)], [("dx", DataType.Float)], OpHarness.Microsoft, 17)["dx"];
+        GradCheck.AssertClose(dx.Values, ScatterAdd(picked.Values, dy, GradCheck.Count(table)), 1e-6, "GatherGrad embedding");
+    }
 }

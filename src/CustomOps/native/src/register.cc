@@ -11,11 +11,7 @@ std::vector<OpRegistration>& RegisteredOps() {
   return ops;
 }
 
-// The OrtApi table only grows, so the library asks for the oldest version that has every
-// function it calls. 17 is the first with KernelInfo attribute/shape-inference entry points the
-// kernels use; ONNX Runtime 1.17+ (and Training 1.19.2) therefore load this library, and an
-// older runtime gets a clear error instead of a crash.
-inline constexpr uint32_t kRequiredOrtApiVersion = 17;
+inline constexpr uint32_t kRequiredOrtApiVersion = kOrtApiVersion;
 
 namespace {
 

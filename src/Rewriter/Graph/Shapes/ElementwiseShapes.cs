@@ -7,7 +7,7 @@ internal static class ElementwiseShapes
 {
     public static readonly string[] Unary =
     [
-        "Relu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Neg", "Exp", "Log", "Abs", "Reciprocal", "Identity",
+        "Relu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Neg", "Exp", "Log", "Abs", "Clip", "Reciprocal", "Identity",
         "Softmax", "LogSoftmax", "Gelu", "FastGelu", "QuickGelu", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos",
         "Trilu", "LeakyRelu", "Elu", "HardSigmoid", "Softplus", "Swish", "Not", "IsNaN", "IsInf", "CumSum",
     ];

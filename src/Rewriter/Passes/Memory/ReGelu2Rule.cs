@@ -54,6 +54,7 @@ public sealed class ReGelu2Rule : RewriteRule
         {
             input = graph.UniqueName($"{x}_biased");
             forwardNodes.Add(GraphEdits.Node("Add", "", graph.UniqueName($"{forward.Label}/BiasAdd"), [x, bias], [input]));
+            GraphEdits.DeclareLike(context, input, x);
         }
         string code = graph.UniqueName($"{x}_code");
         bool exactErfForward = IsErf(forward);

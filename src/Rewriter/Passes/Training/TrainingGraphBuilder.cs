@@ -74,6 +74,12 @@ public static class TrainingGraphBuilder
             parameters.AddRange(headParameters);
         }
         string loss = LossHead.Add(model, lossInput, options.Loss, options.Dims);
+        if (options.Trainable == TrainableSet.Full && options.Parameters is null)
+        {
+            // Weights of branches the loss does not use (a pooler under an LM loss) were removed
+            // with their dead nodes: they are not trained.
+            parameters.RemoveAll(p => graph.Consumers(p).Count == 0);
+        }
         PromoteToInputs(graph, parameters);
 
         // Reserve the gradient outputs' names before any backward value can take them.
@@ -112,8 +118,11 @@ public static class TrainingGraphBuilder
         foreach (string parameter in parameters)
         {
             TensorProto tensor = graph.Initializer(parameter)
-                ?? throw new InvalidOperationException($"parameter '{parameter}' is not an initializer");
-            graph.Proto.Input.Add(GraphValues.ValueInfo(parameter, tensor));
+                ?? throw new UnsupportedModelException(graph.Model.FileName, $"parameter '{parameter}' is not an initializer of the graph");
+            if (!graph.IsGraphInput(parameter))
+            {
+                graph.Proto.Input.Add(GraphValues.ValueInfo(parameter, tensor));
+            }
         }
     }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "onnxmemopt/element_kind.h"
+#include "onnxmemopt/registry.h"
 #include "onnxruntime_cxx_api.h"
 
 namespace onnxmemopt {
@@ -452,6 +453,8 @@ template <typename Kernel>
 class KernelOp : public Ort::CustomOpBase<KernelOp<Kernel>, StatusKernel<Kernel>, /*WithStatus=*/true> {
  public:
   explicit KernelOp(OpSignature signature) : signature_(std::move(signature)) {
+    // See kOrtApiVersion in registry.h: loadable into runtimes back to API 17.
+    this->version = kOrtApiVersion;
     if (signature_.infer_shapes != nullptr) {
       this->InferOutputShapeFn = [](const OrtCustomOp* op, OrtShapeInferContext* context) -> OrtStatusPtr {
         try {

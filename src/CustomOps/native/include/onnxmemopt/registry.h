@@ -18,6 +18,15 @@ inline constexpr const char* kOnnxMemOptDomain = "com.onnxmemopt";
 // Domain of ONNX Runtime's training ops, which the stock runtime lacks and this library provides.
 inline constexpr const char* kMicrosoftDomain = "com.microsoft";
 
+// The OrtApi table only grows, so the library asks for the oldest version that has every
+// function it calls, and every op declares that version in OrtCustomOp::version (ONNX Runtime
+// refuses ops whose version exceeds its own API). 17 has ComputeV2, optional/variadic I/O,
+// output shape inference and KernelContext::ParallelFor; ONNX Runtime 1.17+ (Training 1.19.2
+// included) therefore loads this library, and an older runtime gets a clear error.
+inline constexpr uint32_t kOrtApiVersion = 17;
+
+// Ops are created once and never deleted (ONNX Runtime keeps raw pointers to them), so the
+// missing virtual destructor of OrtCustomOp never matters.
 using OpFactory = std::function<std::unique_ptr<OrtCustomOp>()>;
 
 struct OpRegistration {

@@ -55,8 +55,18 @@ struct Store<__nv_bfloat16> {
   __device__ static __nv_bfloat16 From(float v) { return __float2bfloat16(v); }
 };
 
+// The compute type of a device storage type, spelled out (not decltype(Load(...))) so that host
+// code may name it without referring to a __device__ function.
 template <typename D>
-using DeviceCompute = decltype(Load(D{}));
+struct DeviceComputeOf {
+  using type = float;
+};
+template <>
+struct DeviceComputeOf<double> {
+  using type = double;
+};
+template <typename D>
+using DeviceCompute = typename DeviceComputeOf<D>::type;
 
 inline cudaStream_t StreamOf(const Ort::KernelContext& context) {
   return static_cast<cudaStream_t>(context.GetGPUComputeStream());

@@ -1,7 +1,9 @@
 // Shared helpers for the ONNX Runtime training ops (domain com.microsoft) that the stock inference
-// runtime lacks: element-type traits, a data-driven OrtCustomOp whose signature (types, optional and
-// variadic inputs) mirrors training_op_defs.cc, attribute readers with schema defaults, shape
-// helpers and a chunked ParallelFor over the session's intra-op thread pool.
+// runtime lacks: the scalar derivative functors (shared with the CUDA twins), element-type traits,
+// a data-driven OrtCustomOp whose signature (types, optional, variadic and host-memory inputs,
+// execution provider) mirrors training_op_defs.cc, attribute readers with schema defaults, shape
+// helpers, a chunked ParallelFor over the session's intra-op thread pool and the pointwise
+// gradient kernel.
 #pragma once
 
 #include <algorithm>
@@ -260,11 +262,8 @@ class TrainingKernel {
 
 using KernelFactory = std::function<std::unique_ptr<TrainingKernel>(const OrtKernelInfo*)>;
 
-// The library asks ONNX Runtime for API 17 (see register.cc) so that it also loads into ONNX
-// Runtime Training 1.19.2; ONNX Runtime refuses custom ops whose version exceeds its own API
-// version, so the ops declare 17 too (17 already has ComputeV2, optional/variadic I/O and
-// KernelContext::ParallelFor).
-inline constexpr uint32_t kTrainingOpApiVersion = 17;
+// See kOrtApiVersion in registry.h: ops declare the API version the library asks for.
+inline constexpr uint32_t kTrainingOpApiVersion = kOrtApiVersion;
 
 class TrainingOp : public Ort::CustomOpBase<TrainingOp, TrainingKernel, /*WithStatus=*/true> {
  public:

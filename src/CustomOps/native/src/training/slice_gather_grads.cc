@@ -51,7 +51,10 @@ class SliceGradKernel final : public TrainingKernel {
       const int64_t dim = shape[axis];
       int64_t begin = starts[k] < 0 ? starts[k] + dim : starts[k];
       int64_t end = ends[k] < 0 ? ends[k] + dim : ends[k];
-      if (s > 0) {
+      if (dim == 0) {
+        begin = 0;
+        counts[axis] = 0;  // an empty dimension slices to nothing (and has no valid index to clamp to)
+      } else if (s > 0) {
         begin = std::clamp<int64_t>(begin, 0, dim);
         end = std::clamp<int64_t>(end, 0, dim);
         counts[axis] = end > begin ? (end - begin + s - 1) / s : 0;
@@ -127,33 +130,59 @@ class GatherGradKernel final : public TrainingKernel {
     const int64_t picks = static_cast<int64_t>(indices.size());
     T* dx = context.GetOutput(0, shape).GetTensorMutableData<T>();
     const T* dy_data = dy.GetTensorData<T>();
-    std::vector<Accumulator> sums(static_cast<size_t>(ElementCount(shape)), 0.0);
-    std::vector<int64_t> rows;
-    rows.reserve(indices.size());
+    const int64_t total = ElementCount(shape);
+    if (total == 0) {
+      return;
+    }
+    // All-zero bits are 0.0 in every float type: rows nothing picked stay zero.
+    std::memset(static_cast<void*>(dx), 0, static_cast<size_t>(total) * sizeof(T));
+
+    // Picks grouped by target row (stable, so each row sums its contributions in pick order):
+    // memory stays O(picks + inner) however large the table (an embedding's gradient is).
+    std::vector<int64_t> rows(static_cast<size_t>(picks));
     for (int64_t q = 0; q < picks; ++q) {
-      int64_t row = indices[static_cast<size_t>(q)];
-      row = row < 0 ? row + dim : row;
-      Require(row >= 0 && row < dim, "GatherGrad: index " + std::to_string(indices[static_cast<size_t>(q)]) +
-                                         " is out of range for a dimension of " + std::to_string(dim));
-      rows.push_back(row);
+      const int64_t index = indices[static_cast<size_t>(q)];
+      const int64_t row = index < 0 ? index + dim : index;
+      Require(row >= 0 && row < dim, "GatherGrad: index " + std::to_string(index) + " is out of range for a dimension of " +
+                                         std::to_string(dim));
+      rows[static_cast<size_t>(q)] = row;
     }
-    // Outer blocks are independent, so they run in parallel; within a block rows accumulate in order.
-    ParallelRange(context, outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(picks * inner, 1)),
-                  [&](int64_t begin, int64_t end) {
-                    for (int64_t o = begin; o < end; ++o) {
-                      for (int64_t q = 0; q < picks; ++q) {
-                        const int64_t row = rows[static_cast<size_t>(q)];
-                        Accumulator* target = sums.data() + (o * dim + row) * inner;
-                        const T* source = dy_data + (o * picks + q) * inner;
-                        for (int64_t i = 0; i < inner; ++i) {
-                          target[i] += Element<T>::Load(source[i]);
-                        }
-                      }
-                    }
-                  });
-    for (size_t n = 0; n < sums.size(); ++n) {
-      dx[n] = Element<T>::Store(static_cast<ComputeOf<T>>(sums[n]));
+    std::vector<int64_t> order(static_cast<size_t>(picks));
+    for (int64_t q = 0; q < picks; ++q) {
+      order[static_cast<size_t>(q)] = q;
     }
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return rows[static_cast<size_t>(a)] < rows[static_cast<size_t>(b)]; });
+    std::vector<int64_t> group_start;  // positions in `order` where a new target row begins
+    for (int64_t k = 0; k < picks; ++k) {
+      if (k == 0 || rows[static_cast<size_t>(order[static_cast<size_t>(k)])] !=
+                        rows[static_cast<size_t>(order[static_cast<size_t>(k - 1)])]) {
+        group_start.push_back(k);
+      }
+    }
+    const int64_t groups = static_cast<int64_t>(group_start.size());
+    group_start.push_back(picks);
+
+    const int64_t items = outer * groups;
+    ParallelRange(context, items, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t begin, int64_t end) {
+      std::vector<Accumulator> sum(static_cast<size_t>(inner));
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t o = item / groups;
+        const int64_t g = item % groups;
+        std::fill(sum.begin(), sum.end(), 0.0);
+        for (int64_t k = group_start[static_cast<size_t>(g)]; k < group_start[static_cast<size_t>(g + 1)]; ++k) {
+          const T* source = dy_data + (o * picks + order[static_cast<size_t>(k)]) * inner;
+          for (int64_t i = 0; i < inner; ++i) {
+            sum[static_cast<size_t>(i)] += Element<T>::Load(source[i]);
+          }
+        }
+        const int64_t row = rows[static_cast<size_t>(order[static_cast<size_t>(group_start[static_cast<size_t>(g)])])];
+        T* target = dx + (o * dim + row) * inner;
+        for (int64_t i = 0; i < inner; ++i) {
+          target[i] = Element<T>::Store(static_cast<ComputeOf<T>>(sum[static_cast<size_t>(i)]));
+        }
+      }
+    });
   }
 
  private:

@@ -29,7 +29,7 @@ public sealed class GradientRules
         new ReductionGradients(), new ReshapeLikeGradients(), new TransposeGradient(),
         new ConcatGradient(), new SplitGradient(), new SliceGradient(), new GatherGradient(),
         new ExpandGradient(), new WhereGradient(), new CastGradient(), new DropoutGradient(),
-        new TriluGradient(), new CrossEntropyGradient(),
+        new TriluGradient(), new CrossEntropyGradient(), new PiecewiseGradients(),
     ]);
 
     public IGradientRule? For(OnnxNode node) =>

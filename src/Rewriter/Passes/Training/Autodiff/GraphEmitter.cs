@@ -67,27 +67,12 @@ public sealed class GraphEmitter
     public static string Tensor(OnnxGraph graph, string hint, int elementType, IReadOnlyList<long> dims, double[] values) =>
         AddInitializer(graph, hint, n => TensorData.Create(n, elementType, dims, values));
 
-    /// <summary>
-    /// Adds an initializer under <paramref name="hint"/>, or hint_1, hint_2, ... when taken.
-    /// (<see cref="OnnxGraph.UniqueName"/> reserves the name it returns, which AddInitializer then
-    /// refuses, so free names are found by trying.)
-    /// </summary>
+    /// <summary>Adds an initializer under <paramref name="hint"/>, or a fresh variant of it when taken.</summary>
     public static string AddInitializer(OnnxGraph graph, string hint, Func<string, TensorProto> create)
     {
-        for (int i = 0; ; i++)
-        {
-            string name = i == 0 ? hint : $"{hint}_{i}";
-            if (graph.Initializer(name) is not null || graph.Producer(name) is not null || graph.IsGraphInput(name)) continue;
-            try
-            {
-                graph.AddInitializer(create(name));
-                return name;
-            }
-            catch (InvalidOperationException)
-            {
-                // The name is used by a node or a value elsewhere: try the next one.
-            }
-        }
+        string name = graph.UniqueName(hint);
+        graph.AddInitializer(create(name));
+        return name;
     }
 
     public static AttributeProto Int(string name, long value) =>

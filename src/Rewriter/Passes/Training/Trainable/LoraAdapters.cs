@@ -13,7 +13,8 @@ public sealed record LoraAdapter(string Node, string Weight, string A, string B,
 /// so that no transpose is needed): y = x·W + (x·A)·B·(alpha/r), A [in, r], B [r, out].
 /// A starts Kaiming-uniform (torch's default for a Linear of fan-in `in`: uniform ±1/√in), B starts
 /// at zero, so the adapted model starts equal to the original. The weight W stays a frozen
-/// initializer. Targets: a regex matched against the weight's name and the node's name.
+/// initializer. Targets: a regex matched against the weight's name and the node's name. A layer
+/// that writes a graph output (the LM head, a classifier) is never adapted.
 /// </summary>
 public static class LoraAdapters
 {
@@ -30,7 +31,9 @@ public static class LoraAdapters
             string y = node.Outputs[0];
             if (graph.IsGraphOutput(y))
             {
-                throw new UnsupportedModelException(graph.Model.FileName, $"LoRA target '{node.Label}' writes graph output '{y}'; adapt a layer inside the graph", node.Label);
+                // The output projection (an LM head or classifier) writes the graph's output, whose
+                // name the loss refers to; like PEFT's defaults, it is left without an adapter.
+                continue;
             }
             int type = tensor.DataType;
             string a = GraphEmitter.Tensor(graph, weight + ".lora_A", type, [inDim, rank], random.Next(inDim * rank, 1.0 / Math.Sqrt(inDim)));
@@ -53,6 +56,10 @@ public static class LoraAdapters
         graph.SortNodes();
         return adapters;
     }
+
+    /// <summary>A constant, or an initializer that old exporters also list as a graph input.</summary>
+    private static Onnx.Proto.TensorProto? WeightTensor(OnnxGraph graph, string value) =>
+        graph.ConstantTensor(value) ?? graph.Initializer(value);
 
     /// <summary>
     /// Names that identify the layer: the weight's, the node's, and the bias initializer of an Add
@@ -85,13 +92,13 @@ public static class LoraAdapters
         if ((!matMul && !gemm) || node.Input(1) is not { } weight) return null;
         bool transposed = gemm && node.GetInt("transB", 0) != 0;
         if (graph.Producer(weight) is { } producer && producer.Is("Transpose") && producer.Input(0) is { } source
-            && graph.ConstantTensor(source) is { Dims.Count: 2 }
+            && WeightTensor(graph, source) is { Dims.Count: 2 }
             && (producer.GetInts("perm") is null || producer.GetInts("perm")!.SequenceEqual([1L, 0L])))
         {
             weight = source;
             transposed = !transposed;
         }
-        if (graph.ConstantTensor(weight) is not { } tensor || tensor.Dims.Count != 2 || !ElementTypes.IsFloatingPoint(tensor.DataType)) return null;
+        if (WeightTensor(graph, weight) is not { } tensor || tensor.Dims.Count != 2 || !ElementTypes.IsFloatingPoint(tensor.DataType)) return null;
         return transposed ? (weight, tensor, tensor.Dims[1], tensor.Dims[0]) : (weight, tensor, tensor.Dims[0], tensor.Dims[1]);
     }
 }

@@ -23,7 +23,8 @@ public static class WeightSelection
         var selected = new List<string>();
         foreach (var (name, tensor) in graph.Initializers.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            if (graph.IsGraphInput(name) || !ElementTypes.IsFloatingPoint(tensor.DataType) || TensorData.ElementCount(tensor) <= 1 || exclude.IsMatch(name))
+            // (Old exporters also list weights as graph inputs; those are weights all the same.)
+            if (!ElementTypes.IsFloatingPoint(tensor.DataType) || TensorData.ElementCount(tensor) <= 1 || exclude.IsMatch(name))
             {
                 continue;
             }

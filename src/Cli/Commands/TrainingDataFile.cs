@@ -1,0 +1,79 @@
+using System.Text.Json;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Runtime.Training;
+
+namespace OnnxMemOpt.Cli.Commands;
+
+/// <summary>
+/// A batch given as JSON for `train --data FILE`: each graph input by name, with its shape and
+/// values; element types follow the graph's input declarations.
+/// <code>{ "inputs": { "input-0": { "shape": [2, 784], "values": [0.1, ...] }, "labels": { "shape": [2], "values": [1, 1] } } }</code>
+/// </summary>
+internal static class TrainingDataFile
+{
+    public static TrainingBatch Read(string path, IReadOnlyList<TensorSpec> inputs)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(File.ReadAllBytes(path));
+        }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidModelException(path, $"is not a readable JSON data file ({e.Message})");
+        }
+        using (document)
+        {
+            if (!document.RootElement.TryGetProperty("inputs", out JsonElement values) || values.ValueKind != JsonValueKind.Object)
+            {
+                throw new InvalidModelException(path, "has no \"inputs\" object");
+            }
+            var batch = new TrainingBatch();
+            try
+            {
+                foreach (TensorSpec input in inputs)
+                {
+                    if (!values.TryGetProperty(input.Name, out JsonElement entry))
+                    {
+                        throw new InvalidModelException(path, $"has no data for graph input '{input.Name}'");
+                    }
+                    AddInput(batch, path, input, entry);
+                }
+                return batch;
+            }
+            catch
+            {
+                batch.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private static void AddInput(TrainingBatch batch, string path, TensorSpec input, JsonElement entry)
+    {
+        try
+        {
+            long[] shape = entry.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray();
+            JsonElement data = entry.GetProperty("values");
+            switch (input.ElementType)
+            {
+                case TensorElementType.Float:
+                    batch.Add(input.Name, data.EnumerateArray().Select(v => v.GetSingle()).ToArray(), shape);
+                    break;
+                case TensorElementType.Int64:
+                    batch.Add(input.Name, data.EnumerateArray().Select(v => v.GetInt64()).ToArray(), shape);
+                    break;
+                case TensorElementType.Int32:
+                    batch.Add(input.Name, data.EnumerateArray().Select(v => v.GetInt32()).ToArray(), shape);
+                    break;
+                default:
+                    throw new InvalidModelException(path, $"input '{input.Name}' has element type {input.ElementType}, which data files do not support");
+            }
+        }
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException or ArgumentException)
+        {
+            throw new InvalidModelException(path, $"input '{input.Name}': {e.Message}");
+        }
+    }
+}
