@@ -22,6 +22,9 @@ internal sealed record BenchSettings
 
     public int IntraOpThreads { get; init; }
 
+    /// <summary>ONNX Runtime's CUDA provider when the runtime has it and a GPU answers; else the CPU provider.</summary>
+    public bool UseCudaWhenPresent { get; init; }
+
     /// <summary>ONNX Runtime's memory pattern (off by default: see <see cref="Runtime.Training.TrainerOptions.EnableMemoryPattern"/>).</summary>
     public bool MemoryPattern { get; init; }
 
@@ -39,6 +42,7 @@ internal sealed record BenchSettings
     public TrainerOptions TrainerOptions() => new()
     {
         IntraOpThreads = IntraOpThreads,
+        UseCudaWhenPresent = UseCudaWhenPresent,
         EnableMemoryPattern = MemoryPattern,
         OptimizationLevel = OptimizationLevel,
         SessionConfig = Prepacking ? SessionConfig : new Dictionary<string, string>(SessionConfig) { ["session.disable_prepacking"] = "1" },

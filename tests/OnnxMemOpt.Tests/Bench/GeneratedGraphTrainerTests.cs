@@ -119,4 +119,22 @@ public class GeneratedGraphTrainerTests(ITestOutputHelper output)
         // Graph outputs (loss and gradients) stay alive to the end of the step.
         Assert.True(profile.Points[^1].LiveBytes >= profile.OutputBytes);
     }
+
+    /// <summary>Asking for CUDA on a runtime without it (the CPU package here) falls back to the CPU provider and trains the same.</summary>
+    [Fact]
+    public void CudaWhenPresentFallsBackToTheCpuProvider()
+    {
+        using var temp = new TempDirectory();
+        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(VitTraining(TrainableSet.Lora).Proto, temp.Path);
+        using TrainingBatch batch = artifacts.CreateSyntheticBatch(new SyntheticBatchOptions { BatchSize = 4, Seed = 7 });
+        using var cpu = new Trainer(artifacts);
+        using var auto = new Trainer(artifacts, new TrainerOptions { UseCudaWhenPresent = true });
+        Assert.False(cpu.UsesCuda);
+        if (auto.UsesCuda)
+        {
+            return; // a CUDA build of ONNX Runtime with a GPU: nothing to fall back from.
+        }
+        Assert.Equal(cpu.Step(batch), auto.Step(batch));
+        Assert.True(auto.MemoryStats().MaxInUse > 0);
+    }
 }
