@@ -42,7 +42,7 @@ internal static class BenchReport
         ["measured_peak_bytes"] = figures.MeasuredPeakBytes,
         ["estimated_peak_bytes"] = figures.EstimatedPeakBytes,
         ["saved_activation_bytes"] = figures.SavedActivationBytes,
-        ["median_step_ms"] = Math.Round(figures.MedianStepMilliseconds, 3),
+        ["median_step_ms"] = figures.MedianStepMilliseconds,
         ["final_loss"] = figures.FinalLoss,
         ["estimated_graph_peak_bytes"] = figures.EstimatedGraphPeakBytes,
         ["estimate_error"] = figures.EstimateError,
