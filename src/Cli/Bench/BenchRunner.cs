@@ -22,6 +22,9 @@ internal sealed record BenchSettings
 
     public int IntraOpThreads { get; init; }
 
+    /// <summary>ONNX Runtime's CUDA provider when the runtime has it and a GPU answers; else the CPU provider.</summary>
+    public bool UseCudaWhenPresent { get; init; }
+
     /// <summary>ONNX Runtime's memory pattern (off by default: see <see cref="Runtime.Training.TrainerOptions.EnableMemoryPattern"/>).</summary>
     public bool MemoryPattern { get; init; }
 
@@ -32,12 +35,16 @@ internal sealed record BenchSettings
     /// </summary>
     public bool Prepacking { get; init; }
 
+    public Microsoft.ML.OnnxRuntime.GraphOptimizationLevel OptimizationLevel { get; init; } = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL;
+
     public IReadOnlyDictionary<string, string> SessionConfig { get; init; } = new Dictionary<string, string>();
 
     public TrainerOptions TrainerOptions() => new()
     {
         IntraOpThreads = IntraOpThreads,
+        UseCudaWhenPresent = UseCudaWhenPresent,
         EnableMemoryPattern = MemoryPattern,
+        OptimizationLevel = OptimizationLevel,
         SessionConfig = Prepacking ? SessionConfig : new Dictionary<string, string>(SessionConfig) { ["session.disable_prepacking"] = "1" },
         LearningRate = LearningRate,
         Schedule = WarmupSteps > 0 ? new WarmupCosineSchedule(LearningRate, WarmupSteps, Steps) : null,

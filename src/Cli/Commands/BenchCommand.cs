@@ -42,11 +42,15 @@ internal static class BenchCommand
         var pattern = new Option<bool>("--memory-pattern") { Description = "Turn ONNX Runtime's memory pattern on (off by default: each tensor is then allocated when produced, so MaxInUse tracks the live tensors)." };
         var prepacking = new Option<bool>("--prepacking") { Description = "Let the MatMul kernels keep pre-packed weight copies in the arena (ONNX Runtime's default; off here by default)." };
         var sessionConfig = new Option<string[]>("--session-config") { Description = "ONNX Runtime session config entry KEY=VALUE for both sessions (repeatable), e.g. session.disable_prepacking=1.", Arity = ArgumentArity.ZeroOrMore };
+        var optimization = new Option<string>("--graph-optimization") { Description = "ONNX Runtime graph optimization level of both sessions: all, extended, basic, none.", DefaultValueFactory = _ => "all" };
+        optimization.AcceptOnlyFromAmong("all", "extended", "basic", "none");
+        var device = new Option<string>("--device") { Description = "cpu, or auto: ONNX Runtime's CUDA provider when the runtime has it and a GPU answers (the CPU package has none).", DefaultValueFactory = _ => "cpu" };
+        device.AcceptOnlyFromAmong("cpu", "auto");
         var keep = new Option<string?>("--keep") { Description = "Keep both configurations' training artifacts in this folder." };
 
         var command = new Command("bench", "Train the baseline and the rewritten training graph side by side: measured and estimated peak, step time, loss.");
         command.Arguments.Add(model);
-        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, pattern, prepacking, sessionConfig, keep })
+        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, pattern, prepacking, sessionConfig, optimization, device, keep })
         {
             command.Options.Add(option);
         }
@@ -79,6 +83,14 @@ internal static class BenchCommand
                     IntraOpThreads = parse.GetValue(threads),
                     MemoryPattern = parse.GetValue(pattern),
                     Prepacking = parse.GetValue(prepacking),
+                    UseCudaWhenPresent = parse.GetValue(device) == "auto",
+                    OptimizationLevel = parse.GetValue(optimization) switch
+                    {
+                        "none" => Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_DISABLE_ALL,
+                        "basic" => Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                        "extended" => Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                        _ => Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                    },
                     SessionConfig = ParseConfig(parse.GetValue(sessionConfig) ?? []),
                 };
                 var graphOptions = TrainableSets.Options(set, benchModel, parse.GetValue(rank), parse.GetValue(alpha), settings.Seed);

@@ -18,9 +18,14 @@ internal static class SessionFactory
     /// import (version 1, the only one) in memory fixes that without touching the file; models that
     /// already import it are opened from their path unchanged.
     /// </summary>
-    public static InferenceSession Open(string modelPath, TrainerOptions options)
+    public static InferenceSession Open(string modelPath, TrainerOptions options) => Open(modelPath, options, out _);
+
+    /// <param name="modelPath">The model file.</param>
+    /// <param name="options">Session settings.</param>
+    /// <param name="cuda">True when the CUDA execution provider was appended (see <see cref="TrainerOptions.UseCudaWhenPresent"/>).</param>
+    public static InferenceSession Open(string modelPath, TrainerOptions options, out bool cuda)
     {
-        using SessionOptions sessionOptions = options.CreateSessionOptions();
+        using SessionOptions sessionOptions = options.CreateSessionOptions(out cuda);
         if (!options.RegisterCustomOps)
         {
             return new InferenceSession(modelPath, sessionOptions);

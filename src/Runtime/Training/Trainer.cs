@@ -42,7 +42,8 @@ public sealed class Trainer : IDisposable
         Parameters = ParameterStore.Create(artifacts.Checkpoint, artifacts.Layout);
         try
         {
-            _training = SessionFactory.Open(artifacts.TrainingModelPath, _options);
+            _training = SessionFactory.Open(artifacts.TrainingModelPath, _options, out bool cuda);
+            UsesCuda = cuda;
             _trainingBinding = _training.CreateIoBinding();
             _loss = ScalarFloat();
             _lazyResetFlag = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Bool, [1]);
@@ -57,6 +58,9 @@ public sealed class Trainer : IDisposable
     }
 
     public TrainingArtifacts Artifacts { get; }
+
+    /// <summary>True when the training session runs on ONNX Runtime's CUDA provider (see <see cref="TrainerOptions.UseCudaWhenPresent"/>).</summary>
+    public bool UsesCuda { get; }
 
     public ParameterStore Parameters { get; }
 

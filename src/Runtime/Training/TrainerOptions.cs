@@ -31,6 +31,14 @@ public sealed record TrainerOptions
     /// </summary>
     public IReadOnlyDictionary<string, string> SessionConfig { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Put ONNX Runtime's CUDA execution provider first when this ONNX Runtime build has it and a GPU
+    /// answers (the custom-op library then runs its CUDA kernels where they were compiled); otherwise,
+    /// silently, the CPU provider. The Microsoft.ML.OnnxRuntime package is CPU-only, so this needs the
+    /// Microsoft.ML.OnnxRuntime.Gpu runtime. Peak memory is still read from the CPU arena.
+    /// </summary>
+    public bool UseCudaWhenPresent { get; init; }
+
     /// <summary>Constant learning rate; null: the checkpoint's initial learning rate, else <see cref="DefaultLearningRate"/>.</summary>
     public float? LearningRate { get; init; }
 
@@ -40,7 +48,9 @@ public sealed record TrainerOptions
     /// <summary>Registers the project's custom-op library (which provides the com.microsoft training kernels).</summary>
     public bool RegisterCustomOps { get; init; } = true;
 
-    internal SessionOptions CreateSessionOptions()
+    internal SessionOptions CreateSessionOptions() => CreateSessionOptions(out _);
+
+    internal SessionOptions CreateSessionOptions(out bool cuda)
     {
         SessionOptions options = RegisterCustomOps ? CustomOps.CustomOpLibrary.CreateSessionOptions() : new SessionOptions();
         options.IntraOpNumThreads = IntraOpThreads;
@@ -51,6 +61,29 @@ public sealed record TrainerOptions
         {
             options.AddSessionConfigEntry(key, value);
         }
+        cuda = UseCudaWhenPresent && TryAppendCuda(options);
         return options;
+    }
+
+    /// <summary>Appends the CUDA provider; false when this ONNX Runtime build or machine has none.</summary>
+    private static bool TryAppendCuda(SessionOptions options)
+    {
+        try
+        {
+            options.AppendExecutionProvider_CUDA(0);
+            return true;
+        }
+        catch (OnnxRuntimeException)
+        {
+            return false;
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return false;
+        }
+        catch (DllNotFoundException)
+        {
+            return false;
+        }
     }
 }

@@ -32,7 +32,7 @@ public class BenchCommandTests(ITestOutputHelper output)
             Assert.Equal((float)configuration["final_loss"]!, (float)losses[^1]!);
         }
         Assert.Equal((double)(long)rewritten["measured_peak_bytes"]! / (long)baseline["measured_peak_bytes"]!, (double)json["peak_ratio"]!, 9);
-        Assert.Equal((double)rewritten["median_step_ms"]! / (double)baseline["median_step_ms"]!, (double)json["time_ratio"]!, 2);
+        Assert.Equal((double)rewritten["median_step_ms"]! / (double)baseline["median_step_ms"]!, (double)json["time_ratio"]!, 9);
         // Same data, same seeds, exact forward: the first step's loss agrees before any approximate gradient acts.
         Assert.Equal((float)baseline["losses"]![0]!, (float)rewritten["losses"]![0]!, 4);
         // The rewrite ran and kept less for backward.

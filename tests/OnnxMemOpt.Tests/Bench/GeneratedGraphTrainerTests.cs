@@ -119,4 +119,44 @@ public class GeneratedGraphTrainerTests(ITestOutputHelper output)
         // Graph outputs (loss and gradients) stay alive to the end of the step.
         Assert.True(profile.Points[^1].LiveBytes >= profile.OutputBytes);
     }
+
+    /// <summary>Asking for CUDA on a runtime without it (the CPU package here) falls back to the CPU provider and trains the same.</summary>
+    [Fact]
+    public void CudaWhenPresentFallsBackToTheCpuProvider()
+    {
+        using var temp = new TempDirectory();
+        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(VitTraining(TrainableSet.Lora).Proto, temp.Path);
+        using TrainingBatch batch = artifacts.CreateSyntheticBatch(new SyntheticBatchOptions { BatchSize = 4, Seed = 7 });
+        using var cpu = new Trainer(artifacts);
+        using var auto = new Trainer(artifacts, new TrainerOptions { UseCudaWhenPresent = true });
+        Assert.False(cpu.UsesCuda);
+        if (auto.UsesCuda)
+        {
+            return; // a CUDA build of ONNX Runtime with a GPU: nothing to fall back from.
+        }
+        Assert.Equal(cpu.Step(batch), auto.Step(batch));
+        Assert.True(auto.MemoryStats().MaxInUse > 0);
+    }
+
+    /// <summary>Save after some steps, resume in a fresh trainer: the following steps repeat bit for bit.</summary>
+    [Fact]
+    public void ResumeFromASavedCheckpointContinuesBitForBit()
+    {
+        using var temp = new TempDirectory();
+        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(VitTraining(TrainableSet.Lora).Proto, temp.Path);
+        using TrainingBatch batch = artifacts.CreateSyntheticBatch(new SyntheticBatchOptions { BatchSize = 4, Seed = 9 });
+        var options = new TrainerOptions { LearningRate = 1e-2f, Schedule = new WarmupCosineSchedule(1e-2f, 2, 6) };
+        var first = new List<float>();
+        using (var trainer = new Trainer(artifacts, options))
+        {
+            TrainingLoop.Run(trainer, _ => batch, steps: 3, accumulationSteps: 2);
+            trainer.Save(temp.File("run.ckpt"));
+            first.AddRange(TrainingLoop.Run(trainer, _ => batch, steps: 3, accumulationSteps: 2).Losses);
+        }
+        using var resumed = new Trainer(artifacts, options);
+        resumed.Resume(temp.File("run.ckpt"));
+        IReadOnlyList<float> second = TrainingLoop.Run(resumed, _ => batch, steps: 3, accumulationSteps: 2).Losses;
+        Assert.Equal(first.Select(BitConverter.SingleToInt32Bits), second.Select(BitConverter.SingleToInt32Bits));
+        Assert.True(first[^1] < first[0]);
+    }
 }
