@@ -77,7 +77,7 @@ public class FuzzTests(ITestOutputHelper output)
                 string key = $"{kind}/{args[0]}/{result.ExitCode}";
                 outcomes[key] = outcomes.GetValueOrDefault(key) + 1;
                 string? problem = CheckContract(result, args[0] == "verify" ? [input, previous] : [input], outputPath, args[0] is "rewrite" or "fuse" or "train-graph");
-                if (problem is not null) failures.Add($"{label}: {problem}");
+                if (problem is not null) failures.Add($"{label}: {problem} (mutant kept as {KeepForReproduction(input, i, kind)})");
                 if (result.ExitCode == 0 && args[0] is "rewrite" or "fuse" && ortChecks < MaxOrtChecks && OrtLoads(input))
                 {
                     ortChecks++;
@@ -110,6 +110,16 @@ public class FuzzTests(ITestOutputHelper output)
             default:
                 return $"exit {result.ExitCode}: {result.Stderr.Trim()}";
         }
+    }
+
+    /// <summary>Copies a failing mutant out of the scratch folder so the failure can be replayed by hand.</summary>
+    private static string KeepForReproduction(string input, int index, string kind)
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "onnxmemopt-fuzz-failures");
+        Directory.CreateDirectory(folder);
+        string kept = Path.Combine(folder, $"case{index}-{kind}.onnx");
+        File.Copy(input, kept, overwrite: true);
+        return kept;
     }
 
     private static bool OrtLoads(string path)

@@ -63,6 +63,26 @@ public sealed class GraphEmitter
     public string Scalar(double value, int elementType, string hint = "const") =>
         AddInitializer(Graph, NamePrefix + hint, n => TensorData.Create(n, elementType, [], [value]));
 
+    /// <summary>
+    /// Elements of a new parameter of shape <paramref name="dims"/>, checked before anything is
+    /// allocated: a hostile or broken model can declare dims whose product is absurd, and that must
+    /// be a clear refusal naming the file, not an overflow.
+    /// </summary>
+    public static long ParameterElements(OnnxGraph graph, string name, params long[] dims)
+    {
+        long elements = 1;
+        long limit = Math.Min(Array.MaxLength, graph.Model.Limits.MaxTensorBytes / sizeof(double));
+        foreach (long d in dims)
+        {
+            if (d <= 0 || elements > limit / d)
+            {
+                throw new ModelLimitException(graph.Model.FileName, $"new parameter '{name}' would have shape [{string.Join(",", dims)}], which is empty or over the size limit");
+            }
+            elements *= d;
+        }
+        return elements;
+    }
+
     /// <summary>An initializer with the given values and shape, named <paramref name="hint"/> when that name is free.</summary>
     public static string Tensor(OnnxGraph graph, string hint, int elementType, IReadOnlyList<long> dims, double[] values) =>
         AddInitializer(graph, hint, n => TensorData.Create(n, elementType, dims, values));

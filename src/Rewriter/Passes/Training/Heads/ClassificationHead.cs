@@ -41,7 +41,8 @@ public static class ClassificationHead
         }
         var random = new SeededUniform(seed);
         double bound = 1.0 / Math.Sqrt(hidden);
-        string weight = GraphEmitter.Tensor(graph, WeightName, type.ElementType, [hidden, head.Classes], random.Next(hidden * head.Classes, bound));
+        long weightElements = GraphEmitter.ParameterElements(graph, WeightName, hidden, head.Classes);
+        string weight = GraphEmitter.Tensor(graph, WeightName, type.ElementType, [hidden, head.Classes], random.Next(weightElements, bound));
         string bias = GraphEmitter.Tensor(graph, BiasName, type.ElementType, [head.Classes], random.Next(head.Classes, bound));
         string product = emit.Op("MatMul", [pooled, weight], "head_matmul");
         string logits = emit.Op("Add", [product, bias], "logits");

@@ -36,8 +36,10 @@ public static class LoraAdapters
                 continue;
             }
             int type = tensor.DataType;
-            string a = GraphEmitter.Tensor(graph, weight + ".lora_A", type, [inDim, rank], random.Next(inDim * rank, 1.0 / Math.Sqrt(inDim)));
-            string b = GraphEmitter.Tensor(graph, weight + ".lora_B", type, [rank, outDim], new double[rank * outDim]);
+            long aElements = GraphEmitter.ParameterElements(graph, weight + ".lora_A", inDim, rank);
+            long bElements = GraphEmitter.ParameterElements(graph, weight + ".lora_B", rank, outDim);
+            string a = GraphEmitter.Tensor(graph, weight + ".lora_A", type, [inDim, rank], random.Next(aElements, 1.0 / Math.Sqrt(inDim)));
+            string b = GraphEmitter.Tensor(graph, weight + ".lora_B", type, [rank, outDim], new double[bElements]);
 
             var readers = graph.Consumers(y).Distinct().ToList();
             string xa = emit.Op("MatMul", [node.Input(0)!, a], y + "_lora_xa");
