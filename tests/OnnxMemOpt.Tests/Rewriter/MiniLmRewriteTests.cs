@@ -16,8 +16,12 @@ namespace OnnxMemOpt.Tests.Rewriter;
 /// </summary>
 public class MiniLmRewriteTests(ITestOutputHelper output)
 {
-    private static OnnxModel LoraQueryValueTrainingGraph(TempDirectory temp) =>
-        TrainingGraphBuilder.Build(OnnxModel.Load(MiniLmModel.ExtractTo(temp.File("minilm"))), new TrainingGraphOptions
+    [Fact]
+    public void RewrittenMiniLmTrainingGraphVerifies()
+    {
+        using var temp = new TempDirectory();
+        OnnxModel forward = OnnxModel.Load(MiniLmModel.ExtractTo(temp.File("minilm")));
+        OnnxModel training = TrainingGraphBuilder.Build(forward, new TrainingGraphOptions
         {
             Trainable = TrainableSet.Lora,
             LoraRank = 8,
@@ -25,43 +29,6 @@ public class MiniLmRewriteTests(ITestOutputHelper output)
             Output = "last_hidden_state",
             Head = new ClassificationHeadOptions(2),
         });
-
-    /// <summary>
-    /// Post-LN (BERT) blocks: each LayerNorm's output feeds the residual Add as well as the next
-    /// block's linears. MS-LN applies γ⊙ẑ+β explicitly for the forward readers and recomputes it
-    /// for the LoRA weight gradients; the gradients must stay exact.
-    /// </summary>
-    [Fact]
-    public void PostLayerNormEncoderGetsExactMsLn()
-    {
-        using var temp = new TempDirectory();
-        OnnxModel training = LoraQueryValueTrainingGraph(temp);
-        string original = temp.File("train.onnx");
-        training.Save(original);
-        PassResult result = MemoryPasses.Run(training, [FusionPass.Name, "msln"]);
-        foreach (var skip in result.Skipped) output.WriteLine($"skip {skip.Pass} {skip.Node}: {skip.Reason}");
-        // The norms before each block's attention (and the embedding norm) feed the LoRA-adapted
-        // query/value layers; the norms before the frozen feed-forward layers save nothing.
-        Assert.Equal(6, result.Rewrites.Count(r => r.Pass == "msln"));
-        Assert.All(result.Skipped.Where(s => s.Pass == "msln"), s => Assert.Contains("no memory saved", s.Reason));
-        string rewritten = temp.File("train.msln.onnx");
-        training.Save(rewritten);
-
-        CliRunner.Result verify = CliRunner.Run("verify", original, rewritten, "--json");
-        Assert.True(verify.ExitCode == 0, verify.Stderr);
-        using JsonDocument json = JsonDocument.Parse(verify.Stdout);
-        Assert.True(json.RootElement.GetProperty("forward_max_rel_diff").GetDouble() <= 1e-5);
-        foreach (JsonElement gradient in json.RootElement.GetProperty("gradients").EnumerateArray())
-        {
-            Assert.True(gradient.GetProperty("rel_err").GetDouble() <= 1e-4, gradient.ToString());
-        }
-    }
-
-    [Fact]
-    public void RewrittenMiniLmTrainingGraphVerifies()
-    {
-        using var temp = new TempDirectory();
-        OnnxModel training = LoraQueryValueTrainingGraph(temp);
         string original = temp.File("train.onnx");
         training.Save(original);
         PassResult result = MemoryPasses.Run(training, MemoryPasses.All);

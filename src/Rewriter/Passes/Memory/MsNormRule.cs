@@ -12,9 +12,7 @@ namespace OnnxMemOpt.Passes.Memory;
 /// so backward keeps ẑ, which the linear layers after the norm keep anyway, instead of X as well.
 /// The affine stays exact: forward computes γ⊙ẑ + β for the consumers, the weight-gradient path
 /// of those linear layers recomputes it from ẑ, dẑ = dY⊙γ, and dγ = Σ dY⊙ẑ, dβ = Σ dY over rows.
-/// Forward consumers of the output are unrestricted (post-LN residual branches keep reading the
-/// explicit γ⊙ẑ + β). Refused (with the reason) when a backward node other than a linear layer's
-/// weight-gradient path reads the output, when γ/β are
+/// Refused (with the reason) when the output feeds anything but linear layers, when γ/β are
 /// trainable and `--fold-trainable-affine` was not given, or when X would still be kept.
 /// </summary>
 public abstract class MsNormRule : RewriteRule
@@ -64,16 +62,12 @@ public abstract class MsNormRule : RewriteRule
         }
         var phases = TrainingPhases.Classify(context.Graph);
         string y = forward.Outputs[0];
-        // Forward readers of y may be anything: y is still computed in forward (γ⊙ẑ+β), so a
-        // post-LN residual Add or a pooling Gather keeps reading it. What must hold is that every
-        // backward reader is on a linear layer's weight-gradient path, where y can be recomputed
-        // from the shared ẑ; any other backward reader would keep y (or X) alive after all.
-        var others = context.Graph.Consumers(y).Distinct()
-            .Where(reader => !ReferenceEquals(reader, forward) && phases.IsBackward(reader) && !WeightGradientPath.Contains(reader.OpType))
-            .ToList();
+        var others = context.Graph.Consumers(y).Distinct().Where(reader => !ReferenceEquals(reader, forward) && !(phases.IsBackward(reader)
+            ? WeightGradientPath.Contains(reader.OpType)
+            : ((reader.Is("MatMul") || reader.Is("Gemm") || reader.Is("FusedMatMul", "com.microsoft")) && reader.Input(0) == y) || reader.Is("Shape"))).ToList();
         if (others.Count > 0)
         {
-            return $"its output '{y}' is also read in backward by {string.Join(" and ", others.Select(r => $"{r.OpType} {r.Label}"))}: only linear layers' weight gradients can take it recomputed from the shared ẑ";
+            return $"its output '{y}' also feeds {string.Join(" and ", others.Select(r => $"{r.OpType} {r.Label}"))}: only linear layers can take the normalised ẑ and share it";
         }
         if (context.Graph.IsGraphOutput(y))
         {
