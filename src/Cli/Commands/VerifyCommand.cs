@@ -56,7 +56,7 @@ internal static class VerifyCommand
                 {
                     var (cosine, relative) = (Cosine(reference, candidate), RelativeError(reference, candidate));
                     rows.Add((name, cosine, relative));
-                    gradients.Add(new JsonObject { ["name"] = name, ["cosine"] = cosine, ["rel_err"] = relative });
+                    gradients.Add(new JsonObject { ["name"] = name, ["cosine"] = JsonOutput.Number(cosine), ["rel_err"] = JsonOutput.Number(relative) });
                 }
                 else
                 {
@@ -65,7 +65,7 @@ internal static class VerifyCommand
             }
             if (parse.GetValue(common.Json))
             {
-                io.Out.WriteLine(new JsonObject { ["forward_max_rel_diff"] = forward, ["gradients"] = gradients }.ToJsonString(JsonOutput.Options));
+                io.Out.WriteLine(new JsonObject { ["forward_max_rel_diff"] = JsonOutput.Number(forward), ["gradients"] = gradients }.ToJsonString(JsonOutput.Options));
             }
             else
             {
