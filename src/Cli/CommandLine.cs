@@ -49,6 +49,10 @@ internal static class CommandLine
         catch (Exception e)
         {
             stderr.WriteLine($"onnxmemopt: internal error: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+            if (Environment.GetEnvironmentVariable("ONNXMEMOPT_DEBUG") is "1")
+            {
+                stderr.WriteLine(e.ToString());
+            }
             return ExitCodes.Failure;
         }
     }

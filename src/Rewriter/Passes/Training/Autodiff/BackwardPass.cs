@@ -55,7 +55,16 @@ public static class BackwardPass
             if (outputGradients.All(g => g is null)) continue;
             IGradientRule rule = rules.For(node)
                 ?? throw new UnsupportedModelException(model.FileName, $"no gradient rule for op {(node.Domain.Length > 0 ? node.Domain + ":" : "")}{node.OpType}, which lies between a trainable parameter and the loss", node.Label);
-            rule.Backward(node, outputGradients, context);
+            try
+            {
+                rule.Backward(node, outputGradients, context);
+            }
+            catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or KeyNotFoundException or InvalidOperationException or OverflowException)
+            {
+                // A rule trusts the op's schema (attribute types, ranks); a node that breaks it is
+                // a malformed model, reported against the node rather than as a crash.
+                throw new UnsupportedModelException(model.FileName, $"cannot differentiate {node.OpType}: its attributes or input shapes do not fit the op ({e.Message})", node.Label, e);
+            }
         }
 
         var gradients = new Dictionary<string, string?>(StringComparer.Ordinal);

@@ -14,6 +14,10 @@ internal sealed class TransposeGradient : IGradientRule
         if (!c.NeedsGradient(x)) return;
         long[] perm = node.GetInts("perm")?.ToArray()
             ?? Enumerable.Range(0, RuleHelpers.RequireRank(c, node, x)).Reverse().Select(i => (long)i).ToArray();
+        if (perm.Order().Select((p, i) => p != i).Any(differs => differs))
+        {
+            throw new Onnx.InvalidModelException(c.Emit.Graph.Model.FileName, $"perm [{string.Join(",", perm)}] is not a permutation of the axes", node.Label);
+        }
         var inverse = new long[perm.Length];
         for (int i = 0; i < perm.Length; i++) inverse[perm[i]] = i;
         c.AddGradient(x, c.Emit.Op("Transpose", [outputGradients[0]!], GradientContext.GradName(x), "", GraphEmitter.Ints("perm", inverse)));
