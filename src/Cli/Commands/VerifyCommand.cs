@@ -54,7 +54,7 @@ internal static class VerifyCommand
                 }
                 if (name.Contains("_grad", StringComparison.Ordinal))
                 {
-                    var (cosine, relative) = (Cosine(reference, candidate), RelativeError(reference, candidate));
+                    var (cosine, relative) = (GradientComparison.Cosine(reference, candidate), GradientComparison.RelativeError(reference, candidate));
                     rows.Add((name, cosine, relative));
                     gradients.Add(new JsonObject { ["name"] = name, ["cosine"] = JsonOutput.Number(cosine), ["rel_err"] = JsonOutput.Number(relative) });
                 }
@@ -167,28 +167,5 @@ internal static class VerifyCommand
         double worst = 0;
         for (int i = 0; i < reference.Length; i++) worst = Math.Max(worst, Math.Abs(candidate[i] - reference[i]) / scale);
         return worst;
-    }
-
-    private static double Cosine(double[] a, double[] b)
-    {
-        double dot = 0, na = 0, nb = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            dot += a[i] * b[i];
-            na += a[i] * a[i];
-            nb += b[i] * b[i];
-        }
-        return na == 0 && nb == 0 ? 1.0 : dot / Math.Sqrt(na * nb);
-    }
-
-    private static double RelativeError(double[] reference, double[] candidate)
-    {
-        double diff = 0, norm = 0;
-        for (int i = 0; i < reference.Length; i++)
-        {
-            diff += (candidate[i] - reference[i]) * (candidate[i] - reference[i]);
-            norm += reference[i] * reference[i];
-        }
-        return norm == 0 ? Math.Sqrt(diff) : Math.Sqrt(diff / norm);
     }
 }

@@ -1,4 +1,4 @@
-namespace OnnxMemOpt.Tests.Rewriter;
+namespace OnnxMemOpt.Cli.Commands;
 
 /// <summary>The figures `verify` reports: cosine similarity and relative error of two gradients.</summary>
 internal static class GradientComparison
