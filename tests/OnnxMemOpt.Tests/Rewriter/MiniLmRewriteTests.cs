@@ -52,6 +52,9 @@ public class MiniLmRewriteTests(ITestOutputHelper output)
             double cosine = gradient.GetProperty("cosine").GetDouble();
             Assert.True(cosine >= 0.5, gradient.ToString());
             Assert.True(double.IsFinite(gradient.GetProperty("rel_err").GetDouble()), gradient.ToString());
+            // What is ours to get right: against the original graph with the published step
+            // derivative in standard ops, every gradient agrees to float32 rounding.
+            Assert.True(gradient.GetProperty("method_rel_err").GetDouble() <= 1e-4, gradient.ToString());
         }
     }
 }

@@ -1,0 +1,30 @@
+namespace OnnxMemOpt.Passes.Memory;
+
+/// <summary>
+/// The ReGELU2 / ReSiLU2 step derivatives as published (METHOD.md, Yang et al. ICML 2024): three
+/// thresholds c₀ &lt; c₁ &lt; c₂ give code(x) = [x &gt; c₀] + [x &gt; c₁] + [x &gt; c₂], and the backward
+/// multiplies dY by level[code]. The native kernels carry the same digits (two_bit_tables.h); this
+/// copy lets the managed side build an independent reference of what the kernels should compute.
+/// </summary>
+public sealed record TwoBitStepTable(double[] Thresholds, double[] Levels)
+{
+    public static TwoBitStepTable Gelu { get; } = new(
+        [-3.1858810036855245, -0.001178821281161997, 3.190832613414926],
+        [0.0, -0.04922261145617846, 1.0487405950855513, 1.0]);
+
+    /// <summary>For x·σ(αx) the thresholds are cᵢ/α with these levels (the derivative is SiLU′(αx)).</summary>
+    public static TwoBitStepTable Silu { get; } = new(
+        [-6.3050461001646445, -0.0008684942046214787, 6.325815242089708],
+        [0.0, -0.04060357190528599, 1.0403218566243821, 1.0]);
+
+    /// <summary>
+    /// Threshold i divided by <paramref name="alpha"/> as the float the kernels compare against:
+    /// the largest float not above it, so that x &gt; t in float equals x &gt; c in exact arithmetic.
+    /// </summary>
+    public float FloatThreshold(int i, double alpha = 1.0)
+    {
+        double c = Thresholds[i] / alpha;
+        float t = (float)c;
+        return t > c ? MathF.BitDecrement(t) : t;
+    }
+}

@@ -1,0 +1,96 @@
+using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Passes;
+using OnnxMemOpt.Passes.Memory;
+using OnnxMemOpt.Patterns;
+using Xunit.Abstractions;
+using static OnnxMemOpt.Tests.Rewriter.TrainingGraphs;
+
+namespace OnnxMemOpt.Tests.Rewriter;
+
+/// <summary>
+/// ReGELU2/ReSiLU2 gradients differ from the exact ones by design; these tests pin down that the
+/// difference is the method's and nothing else: every gradient of a rewritten graph equals, to
+/// float32 rounding, the original graph whose GELU/SiLU derivative nodes are replaced by the
+/// published step derivative written in standard ONNX ops (an independent implementation: no
+/// project kernel runs in the reference).
+/// </summary>
+public class StepDerivativeReferenceTests(ITestOutputHelper output)
+{
+    public static TheoryData<Norm, Activation, string> Cases() => new()
+    {
+        { Norm.LayerNorm, Activation.Gelu, "regelu2" },
+        { Norm.LayerNorm, Activation.Gelu, "regelu2,msln" },
+        { Norm.LayerNorm, Activation.FastGelu, "regelu2,msln" },
+        { Norm.RmsNorm, Activation.QuickGelu, "resilu2,msrms" },
+        { Norm.RmsNorm, Activation.SiluUnfused, "resilu2" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void RewrittenGradientsEqualTheMethodsStepDerivative(Norm norm, Activation activation, string passes)
+    {
+        var proto = Build(norm, activation, trainableAffine: false);
+        OnnxModel original = OnnxModel.FromProto(proto.Clone());
+        OnnxModel rewritten = OnnxModel.FromProto(proto.Clone());
+        PassResult result = MemoryPasses.Run(rewritten, passes.Split(','));
+        Assert.Equal(passes.Split(',').Length, result.Rewrites.Count);
+
+        StepDerivativeReference reference = StepDerivativeReferenceBuilder.Build(original, rewritten);
+        Assert.Null(reference.Reason);
+        Assert.Equal(1, reference.Replaced);
+        Assert.DoesNotContain(reference.Model!.Graph.Nodes, n => n.Domain == "com.onnxmemopt");
+
+        // Unit-variance activations, so that inputs fall on every interval of the step table.
+        var feeds = ModelFeeds.Random(rewritten.Proto, seed: 11, scale: name => name switch
+        {
+            "W1" => 1.0 / Math.Sqrt(3.0 * Width),
+            "W2" => 1.0 / Math.Sqrt(3.0 * Hidden),
+            "gamma" => 1.0 / 3.0,
+            _ => 1.0,
+        });
+        var exact = ModelFeeds.Run(original.ToBytes(), feeds);
+        var method = ModelFeeds.Run(reference.Model.ToBytes(), feeds);
+        var actual = ModelFeeds.Run(rewritten.ToBytes(), feeds);
+        bool someGradientDiffers = false;
+        foreach (string name in exact.Keys.Where(k => k.EndsWith("_grad", StringComparison.Ordinal)))
+        {
+            double versusExact = OnnxMemOpt.Cli.Commands.GradientComparison.RelativeError(exact[name], actual[name]);
+            double versusMethod = OnnxMemOpt.Cli.Commands.GradientComparison.RelativeError(method[name], actual[name]);
+            output.WriteLine($"{name}: vs exact {versusExact:E2}, vs step derivative {versusMethod:E2}");
+            Assert.True(versusMethod <= 1e-5, $"{name}: {versusMethod:E3} from the method's reference");
+            someGradientDiffers |= versusExact > 1e-3;
+        }
+        // The reference is not the exact graph in disguise: the approximation shows against it.
+        Assert.True(someGradientDiffers, "no gradient moved: the inputs did not exercise the step table");
+    }
+
+    [Fact]
+    public void AGraphWithoutTwoBitGradientsNeedsNoReplacement()
+    {
+        var proto = Build(Norm.LayerNorm, Activation.Gelu, trainableAffine: false);
+        OnnxModel rewritten = OnnxModel.FromProto(proto.Clone());
+        MemoryPasses.Run(rewritten, ["msln"]);
+        StepDerivativeReference reference = StepDerivativeReferenceBuilder.Build(OnnxModel.FromProto(proto.Clone()), rewritten);
+        Assert.Equal(0, reference.Replaced);
+        Assert.Null(reference.Reason);
+    }
+
+    [Theory]
+    [InlineData(1.0)]
+    [InlineData(1.702)]
+    [InlineData(0.3)]
+    public void FloatThresholdsKeepTheStrictComparisonOfTheExactConstant(double alpha)
+    {
+        foreach (TwoBitStepTable table in new[] { TwoBitStepTable.Gelu, TwoBitStepTable.Silu })
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                double c = table.Thresholds[i] / alpha;
+                float t = table.FloatThreshold(i, alpha);
+                // t is the largest float not above c: x > t in float ⇔ x > c exactly, for every float x.
+                Assert.True(t <= c);
+                Assert.True(MathF.BitIncrement(t) > c);
+            }
+        }
+    }
+}
