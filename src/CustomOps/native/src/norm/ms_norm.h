@@ -10,9 +10,11 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "onnxmemopt/kernel_common.h"
+#include "onnxmemopt/registry.h"
 #ifdef ONNXMEMOPT_USE_CUDA
 #include "ms_norm_cuda.h"
 #endif
@@ -191,6 +193,45 @@ OpSignature BackwardSignature(const char* name, const char* provider) {
           {Elem::kOnnxType, Elem::kOnnxType, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT},
           {Elem::kOnnxType},
           &InferBackwardShapes};
+}
+
+// Registers one norm family (forward and gradient, float/float16/bfloat16, CPU and, where built,
+// CUDA): MS-LN and MS-RMSNorm differ only in kCentred and their names. Call it from a namespace-
+// scope initialiser in the family's .cc file, as ONNXMEMOPT_REGISTER_OP would.
+template <typename T>
+struct TypeTag {
+  using type = T;
+};
+
+template <bool kCentred>
+bool RegisterNormFamily(const char* forward, const char* backward) {
+  auto add = [](OpFactory factory) { RegisteredOps().push_back({kOnnxMemOptDomain, std::move(factory)}); };
+  auto add_types = [&](auto provider_tag) {
+    constexpr bool kCuda = decltype(provider_tag)::value;
+    const char* provider = kCuda ? kCudaProvider : kCpuProvider;
+    auto add_type = [&](auto elem_tag) {
+      using Elem = typename decltype(elem_tag)::type;
+      using Forward = NormForwardKernel<Elem, kCentred>;
+      using Backward = NormBackwardKernel<Elem, kCentred>;
+#ifdef ONNXMEMOPT_USE_CUDA
+      using ForwardOn = std::conditional_t<kCuda, OnCuda<Forward>, Forward>;
+      using BackwardOn = std::conditional_t<kCuda, OnCuda<Backward>, Backward>;
+#else
+      using ForwardOn = Forward;
+      using BackwardOn = Backward;
+#endif
+      add([=] { return MakeOp<ForwardOn>(ForwardSignature<Elem>(forward, provider)); });
+      add([=] { return MakeOp<BackwardOn>(BackwardSignature<Elem>(backward, provider)); });
+    };
+    add_type(TypeTag<Fp32>{});
+    add_type(TypeTag<Fp16>{});
+    add_type(TypeTag<Bf16>{});
+  };
+  add_types(std::false_type{});
+#ifdef ONNXMEMOPT_USE_CUDA
+  add_types(std::true_type{});
+#endif
+  return true;
 }
 
 }  // namespace onnxmemopt::norm
