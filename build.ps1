@@ -6,9 +6,10 @@
 #   bench-cli   `onnxmemopt bench` on the paper-shaped presets; long, not in CI
 #   fuzz-long   the long fuzz run (50,000 mutants); long, not in CI
 #   pack        the `onnxmemopt` dotnet tool package under artifacts/
+#   cuda-syntax compile every CUDA source with clang against stand-in toolkit headers (no GPU, no nvcc)
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'bench', 'bench-cli', 'fuzz-long', 'pack')]
+    [ValidateSet('build', 'test', 'bench', 'bench-cli', 'fuzz-long', 'pack', 'cuda-syntax')]
     [string]$Target = 'build',
     [string]$Configuration = 'Release',
     [string[]]$Extra = @()
@@ -48,4 +49,5 @@ switch ($Target) {
         Invoke-Checked dotnet (@('test', 'OnnxMemOpt.sln', '-c', 'Release', '--filter', 'Category=Fuzz') + $Extra)
     }
     'pack' { Invoke-Checked dotnet @('pack', 'src/Cli', '-c', $Configuration, '-o', 'artifacts') }
+    'cuda-syntax' { Invoke-Checked bash @('scripts/cuda-syntax-check.sh') }
 }
