@@ -15,14 +15,14 @@ internal static class BenchArenaEstimate
 {
     private const string OptimizedFile = "runtime_optimized.onnx";
 
-    public static long? Of(TrainingArtifacts artifacts, TrainerOptions options)
+    public static ArenaReplay? Of(TrainingArtifacts artifacts, TrainerOptions options)
     {
         string folder = Path.GetDirectoryName(Path.GetFullPath(artifacts.TrainingModelPath))!;
         string path = Path.Combine(folder, OptimizedFile);
         try
         {
             RuntimeOptimizedGraph.Write(artifacts.TrainingModelPath, options, path);
-            return RuntimeArenaEstimate.PeakBytes(OnnxModel.Load(path), NodeOrderSource.WrittenByRuntime);
+            return RuntimeArenaEstimate.Replay(OnnxModel.Load(path), NodeOrderSource.WrittenByRuntime);
         }
         finally
         {

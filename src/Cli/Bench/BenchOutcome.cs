@@ -1,11 +1,12 @@
 using OnnxMemOpt.Memory;
+using OnnxMemOpt.Memory.Runtime;
 using OnnxMemOpt.Patterns;
 using OnnxMemOpt.Runtime.Training;
 
 namespace OnnxMemOpt.Cli.Bench;
 
 /// <summary>One configuration's figures: measured (arena MaxInUse, step times, losses) beside estimated.</summary>
-internal sealed record ConfigurationFigures(string Name, RunResult Run, MemoryEstimate Estimate, LiveBytesProfile? Profile, long? ArenaEstimateBytes)
+internal sealed record ConfigurationFigures(string Name, RunResult Run, MemoryEstimate Estimate, ArenaReplay? ArenaEstimate)
 {
     public long MeasuredPeakBytes => Run.MeasuredPeakBytes;
 
@@ -16,7 +17,7 @@ internal sealed record ConfigurationFigures(string Name, RunResult Run, MemoryEs
     /// arena). Initializers are not counted: ONNX Runtime keeps them outside the arena, except the
     /// MatMul kernels' pre-packed copies, which the bench turns off by default (`--prepacking` keeps them).
     /// </summary>
-    public long? EstimatedPeakBytes => ArenaEstimateBytes;
+    public long? EstimatedPeakBytes => ArenaEstimate?.MaxInUse;
 
     /// <summary>The estimator's whole-graph peak (inputs, initializers and outputs resident), as `inspect` reports it.</summary>
     public long? EstimatedGraphPeakBytes => Estimate.PeakBytes;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using OnnxMemOpt.Memory.Runtime;
 using OnnxMemOpt.Passes.Training;
 using OnnxMemOpt.Runtime.Training;
 
@@ -66,8 +67,8 @@ internal static class BenchRunner
         GC.Collect();
         var layout = graphs.Baseline.Artifacts.Layout;
         TrainerOptions trainerOptions = settings.TrainerOptions();
-        long? baselineArena = BenchArenaEstimate.Of(graphs.Baseline.Artifacts, trainerOptions);
-        long? rewrittenArena = BenchArenaEstimate.Of(graphs.Rewritten.Artifacts, trainerOptions);
+        ArenaReplay? baselineArena = BenchArenaEstimate.Of(graphs.Baseline.Artifacts, trainerOptions);
+        ArenaReplay? rewrittenArena = BenchArenaEstimate.Of(graphs.Rewritten.Artifacts, trainerOptions);
 
         using var batches = new BenchBatches(layout.UserInputs, model.Batch, model.Sequence, model.IntegerInputs, settings.Seed);
         var runSettings = new SideBySideSettings
@@ -81,8 +82,8 @@ internal static class BenchRunner
             [new RunConfiguration(graphs.Baseline.Name, graphs.Baseline.Artifacts), new RunConfiguration(graphs.Rewritten.Name, graphs.Rewritten.Artifacts)],
             i => batches[i], runSettings, onStep);
         return new BenchOutcome(model.Name, model.Shape, trainable, settings.Steps, model.Batch, model.Sequence,
-            new ConfigurationFigures(graphs.Baseline.Name, results[0], graphs.Baseline.Estimate, graphs.Baseline.Profile, baselineArena),
-            new ConfigurationFigures(graphs.Rewritten.Name, results[1], graphs.Rewritten.Estimate, graphs.Rewritten.Profile, rewrittenArena),
+            new ConfigurationFigures(graphs.Baseline.Name, results[0], graphs.Baseline.Estimate, baselineArena),
+            new ConfigurationFigures(graphs.Rewritten.Name, results[1], graphs.Rewritten.Estimate, rewrittenArena),
             graphs.Rewrites, graphs.TrainedParameters, Stopwatch.GetElapsedTime(start).TotalSeconds);
     }
 }

@@ -59,8 +59,8 @@ internal static class DemoRunner
                 [new RunConfiguration(graphs.Baseline.Name, graphs.Baseline.Artifacts), new RunConfiguration(graphs.Rewritten.Name, graphs.Rewritten.Artifacts)],
                 i => trainBatches[(int)(i % trainBatches.Count)], runSettings, onStep, trainer => Evaluate(trainer, evalBatches));
             var comparison = new BenchOutcome("minilm", model.Shape, settings.Trainable, settings.Steps, settings.Batch, settings.Sequence,
-                new ConfigurationFigures(graphs.Baseline.Name, results[0], graphs.Baseline.Estimate, graphs.Baseline.Profile, BenchArenaEstimate.Of(graphs.Baseline.Artifacts, trainerOptions)),
-                new ConfigurationFigures(graphs.Rewritten.Name, results[1], graphs.Rewritten.Estimate, graphs.Rewritten.Profile, BenchArenaEstimate.Of(graphs.Rewritten.Artifacts, trainerOptions)),
+                new ConfigurationFigures(graphs.Baseline.Name, results[0], graphs.Baseline.Estimate, BenchArenaEstimate.Of(graphs.Baseline.Artifacts, trainerOptions)),
+                new ConfigurationFigures(graphs.Rewritten.Name, results[1], graphs.Rewritten.Estimate, BenchArenaEstimate.Of(graphs.Rewritten.Artifacts, trainerOptions)),
                 graphs.Rewrites, graphs.TrainedParameters, Stopwatch.GetElapsedTime(start).TotalSeconds);
             return new DemoOutcome(comparison, train.Count, eval.Count, settings);
         }

@@ -30,10 +30,17 @@ public sealed class BfcArenaReplay
     public long MaxInUse { get; private set; }
 
     /// <summary>MaxInUse over <paramref name="runs"/> identical runs of <paramref name="timeline"/> on one arena.</summary>
-    public static long MaxInUseOf(ArenaTimeline timeline, int runs = 2)
+    public static long MaxInUseOf(ArenaTimeline timeline, int runs = 2) => Replay(timeline, runs).MaxInUse;
+
+    /// <summary>
+    /// Replays <paramref name="runs"/> identical runs of <paramref name="timeline"/> on one arena: the
+    /// MaxInUse over all of them, and for each step of the last run the bytes in use while it runs.
+    /// </summary>
+    public static ArenaReplay Replay(ArenaTimeline timeline, int runs = 2)
     {
         ArgumentNullException.ThrowIfNull(timeline);
         var arena = new BfcArenaReplay();
+        var stepBytes = new long[timeline.Order.Count];
         var byStart = timeline.Lives.ToLookup(l => l.AllocatedAt);
         var byEnd = timeline.Lives.Where(l => l.ReleasedAfter.HasValue).ToLookup(l => l.ReleasedAfter!.Value);
         for (int run = 0; run < runs; run++)
@@ -42,11 +49,12 @@ public sealed class BfcArenaReplay
             for (int step = 0; step < timeline.Order.Count; step++)
             {
                 foreach (BufferLife life in byStart[step]) held[life] = arena.Allocate(life.Bytes);
+                stepBytes[step] = arena.InUse;
                 foreach (BufferLife life in byEnd[step]) arena.Free(held.Remove(life, out long p) ? p : throw new InvalidOperationException("released twice"));
             }
             foreach (long ptr in held.Values) arena.Free(ptr);
         }
-        return arena.MaxInUse;
+        return new ArenaReplay(arena.MaxInUse, stepBytes);
     }
 
     /// <summary>Allocates <paramref name="bytes"/> and returns the chunk's address (-1 for zero bytes, as the arena returns null).</summary>

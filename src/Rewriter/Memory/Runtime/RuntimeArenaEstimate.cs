@@ -43,6 +43,9 @@ public static class RuntimeArenaEstimate
     }
 
     /// <summary>The arena's MaxInUse; null when a buffer's size is unknown (bind the symbols).</summary>
-    public static long? PeakBytes(OnnxModel model, NodeOrderSource source, DimBindings? dims = null) =>
-        Timeline(model, source, dims) is { } timeline ? BfcArenaReplay.MaxInUseOf(timeline, Runs) : null;
+    public static long? PeakBytes(OnnxModel model, NodeOrderSource source, DimBindings? dims = null) => Replay(model, source, dims)?.MaxInUse;
+
+    /// <summary>The arena replay (peak and bytes per step); null when a buffer's size is unknown.</summary>
+    public static ArenaReplay? Replay(OnnxModel model, NodeOrderSource source, DimBindings? dims = null) =>
+        Timeline(model, source, dims) is { } timeline ? BfcArenaReplay.Replay(timeline, Runs) : null;
 }
