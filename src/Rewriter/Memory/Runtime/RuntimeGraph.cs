@@ -5,8 +5,8 @@ using OnnxMemOpt.Onnx.Proto;
 namespace OnnxMemOpt.Memory.Runtime;
 
 /// <summary>
-/// The graph that ONNX Runtime plans memory for: its nodes by NodeIndex (removed nodes leave holes,
-/// as in the runtime's own node table), which values are graph inputs, outputs and constants
+/// The graph that ONNX Runtime plans memory for: its nodes by NodeIndex (indices may have gaps, as
+/// in the runtime's own node table after its optimisations remove nodes), which values are graph inputs, outputs and constants
 /// (initializers and Constant outputs, never allocated from the arena during a run), and every
 /// value's type with the shapes bound by the caller.
 /// </summary>
@@ -45,11 +45,8 @@ public sealed class RuntimeGraph
 
     public IReadOnlyDictionary<string, TensorType> Types { get; }
 
-    /// <summary>The nodes in NodeIndex order (holes skipped).</summary>
+    /// <summary>The nodes in NodeIndex order.</summary>
     public IEnumerable<RuntimeNode> Nodes => _nodes.OfType<RuntimeNode>();
-
-    /// <summary>The index the runtime gives the next node it adds.</summary>
-    public int NextIndex => _nodes.Count;
 
     public RuntimeNode? Producer(string value) => _producers.GetValueOrDefault(value);
 
@@ -58,25 +55,12 @@ public sealed class RuntimeGraph
 
     public long? Bytes(string value) => Types.TryGetValue(value, out TensorType? t) ? t.ByteSize : null;
 
-    /// <summary>Consumers of <paramref name="value"/> (one entry per node).</summary>
-    public IEnumerable<RuntimeNode> Consumers(string value) => Nodes.Where(n => n.Inputs.Contains(value));
-
-    /// <summary>Adds or replaces the node at its index.</summary>
-    public void Put(RuntimeNode node)
+    private void Put(RuntimeNode node)
     {
         while (_nodes.Count <= node.Index) _nodes.Add(null);
-        if (_nodes[node.Index] is { } old) Remove(old);
+        if (_nodes[node.Index] is not null) throw new ArgumentException($"two nodes with index {node.Index}");
         _nodes[node.Index] = node;
         foreach (string output in node.PresentOutputs) _producers[output] = node;
-    }
-
-    public void Remove(RuntimeNode node)
-    {
-        if (node.Index < _nodes.Count && ReferenceEquals(_nodes[node.Index], node)) _nodes[node.Index] = null;
-        foreach (string output in node.PresentOutputs)
-        {
-            if (_producers.TryGetValue(output, out RuntimeNode? p) && ReferenceEquals(p, node)) _producers.Remove(output);
-        }
     }
 
     /// <summary>
