@@ -9,7 +9,7 @@ using OnnxMemOpt.Runtime.Training;
 namespace OnnxMemOpt.Cli.Bench;
 
 /// <summary>One configuration's graph, ready to train: its artifacts on disk and its memory estimate.</summary>
-internal sealed record BenchGraph(string Name, TrainingArtifacts Artifacts, MemoryEstimate Estimate, LiveBytesProfile? Profile);
+internal sealed record BenchGraph(string Name, TrainingArtifacts Artifacts, MemoryEstimate Estimate);
 
 /// <summary>The baseline training graph and its rewrite, with what the rewrite did.</summary>
 internal sealed record BenchGraphPair(BenchGraph Baseline, BenchGraph Rewritten, PassResult Rewrites, int TrainedParameters);
@@ -64,8 +64,7 @@ internal static class BenchGraphs
     private static BenchGraph Prepare(string name, OnnxModel model, DimBindings dims, string workDirectory, bool withEvalModel)
     {
         MemoryEstimate estimate = MemoryEstimate.Of(model, dims);
-        LiveBytesProfile? profile = LiveBytesProfile.Of(model, dims);
         TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(model.Proto, Path.Combine(workDirectory, name), withEvalModel);
-        return new BenchGraph(name, artifacts, estimate, profile);
+        return new BenchGraph(name, artifacts, estimate);
     }
 }

@@ -1,21 +1,23 @@
 using OnnxMemOpt.Memory;
+using OnnxMemOpt.Memory.Runtime;
 using OnnxMemOpt.Patterns;
 using OnnxMemOpt.Runtime.Training;
 
 namespace OnnxMemOpt.Cli.Bench;
 
 /// <summary>One configuration's figures: measured (arena MaxInUse, step times, losses) beside estimated.</summary>
-internal sealed record ConfigurationFigures(string Name, RunResult Run, MemoryEstimate Estimate, LiveBytesProfile? Profile)
+internal sealed record ConfigurationFigures(string Name, RunResult Run, MemoryEstimate Estimate, ArenaReplay? ArenaEstimate)
 {
     public long MeasuredPeakBytes => Run.MeasuredPeakBytes;
 
     /// <summary>
-    /// The estimate comparable to the measured arena peak: the liveness walk's intermediates, without the
-    /// graph inputs and outputs that the trainer binds to its own buffers (those never touch the arena).
-    /// Initializers are not counted: ONNX Runtime keeps them outside the arena, except the MatMul
-    /// kernels' pre-packed copies, which the bench turns off by default (`--prepacking` keeps them).
+    /// The estimate comparable to the measured arena peak (<see cref="BenchArenaEstimate"/>): ONNX
+    /// Runtime's execution order, buffer sharing and BFC arena replayed over the graph it runs, without
+    /// the graph inputs and outputs that the trainer binds to its own buffers (those never touch the
+    /// arena). Initializers are not counted: ONNX Runtime keeps them outside the arena, except the
+    /// MatMul kernels' pre-packed copies, which the bench turns off by default (`--prepacking` keeps them).
     /// </summary>
-    public long? EstimatedPeakBytes => Profile?.ArenaPeakBytes;
+    public long? EstimatedPeakBytes => ArenaEstimate?.MaxInUse;
 
     /// <summary>The estimator's whole-graph peak (inputs, initializers and outputs resident), as `inspect` reports it.</summary>
     public long? EstimatedGraphPeakBytes => Estimate.PeakBytes;

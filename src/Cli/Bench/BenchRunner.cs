@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using OnnxMemOpt.Memory.Runtime;
 using OnnxMemOpt.Passes.Training;
 using OnnxMemOpt.Runtime.Training;
 
@@ -65,6 +66,9 @@ internal static class BenchRunner
         // The graphs are on disk now and the in-memory training model (paper-scale weights) is garbage.
         GC.Collect();
         var layout = graphs.Baseline.Artifacts.Layout;
+        TrainerOptions trainerOptions = settings.TrainerOptions();
+        ArenaReplay? baselineArena = BenchArenaEstimate.Of(graphs.Baseline.Artifacts, trainerOptions);
+        ArenaReplay? rewrittenArena = BenchArenaEstimate.Of(graphs.Rewritten.Artifacts, trainerOptions);
 
         using var batches = new BenchBatches(layout.UserInputs, model.Batch, model.Sequence, model.IntegerInputs, settings.Seed);
         var runSettings = new SideBySideSettings
@@ -72,14 +76,14 @@ internal static class BenchRunner
             Steps = settings.Steps,
             AccumulationSteps = settings.AccumulationSteps,
             Interleave = settings.Interleave,
-            Trainer = settings.TrainerOptions(),
+            Trainer = trainerOptions,
         };
         IReadOnlyList<RunResult> results = SideBySideRun.Run(
             [new RunConfiguration(graphs.Baseline.Name, graphs.Baseline.Artifacts), new RunConfiguration(graphs.Rewritten.Name, graphs.Rewritten.Artifacts)],
             i => batches[i], runSettings, onStep);
         return new BenchOutcome(model.Name, model.Shape, trainable, settings.Steps, model.Batch, model.Sequence,
-            new ConfigurationFigures(graphs.Baseline.Name, results[0], graphs.Baseline.Estimate, graphs.Baseline.Profile),
-            new ConfigurationFigures(graphs.Rewritten.Name, results[1], graphs.Rewritten.Estimate, graphs.Rewritten.Profile),
+            new ConfigurationFigures(graphs.Baseline.Name, results[0], graphs.Baseline.Estimate, baselineArena),
+            new ConfigurationFigures(graphs.Rewritten.Name, results[1], graphs.Rewritten.Estimate, rewrittenArena),
             graphs.Rewrites, graphs.TrainedParameters, Stopwatch.GetElapsedTime(start).TotalSeconds);
     }
 }

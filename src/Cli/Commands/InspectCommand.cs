@@ -17,14 +17,19 @@ internal static class InspectCommand
     {
         var common = new CommonOptions();
         var model = CommonOptions.ModelArgument();
+        var runtimePeak = RuntimeArenaPeak.CreateOption();
         var command = new Command("inspect", "Report opsets, op counts by domain:op, parameter bytes and the memory estimate of a model.");
         command.Arguments.Add(model);
+        command.Options.Add(runtimePeak);
         common.AddTo(command);
         command.SetAction(parse =>
         {
             DimBindings dims = common.BindingsFrom(parse);
             OnnxModel loaded = OnnxModel.Load(parse.GetValue(model)!);
-            var report = InspectReport.Build(loaded, dims);
+            var report = InspectReport.Build(loaded, dims) with
+            {
+                RuntimePeak = parse.GetValue(runtimePeak) ? RuntimeArenaPeak.Of(loaded, dims) : null,
+            };
             if (parse.GetValue(common.Json))
             {
                 io.Out.WriteLine(report.ToJson().ToJsonString(JsonOutput.Options));
@@ -42,6 +47,9 @@ internal static class InspectCommand
 /// <summary>The data behind `inspect`, rendered as JSON or as terminal tables.</summary>
 internal sealed record InspectReport(string File, ModelSummary Summary, int ValuesTyped, int ValuesSized, int Values, MemoryEstimate Memory, IReadOnlyList<(string Pass, string Rule, int Count)> Patterns)
 {
+    /// <summary>The runtime arena estimate, when `--runtime-peak` asked for it.</summary>
+    public RuntimeArenaPeakResult? RuntimePeak { get; init; }
+
     public static InspectReport Build(OnnxModel model, DimBindings dims)
     {
         IReadOnlyDictionary<string, TensorType> types = ShapeInference.Infer(model.Graph, dims);
@@ -79,7 +87,7 @@ internal sealed record InspectReport(string File, ModelSummary Summary, int Valu
             ["outputs"] = new JsonArray(Summary.Outputs.Select(o => (JsonNode?)JsonValue.Create(o)).ToArray()),
             ["shapes"] = new JsonObject { ["values"] = Values, ["with_shape"] = ValuesTyped, ["with_size"] = ValuesSized },
             ["patterns"] = new JsonArray(Patterns.Select(p => (JsonNode?)new JsonObject { ["pass"] = p.Pass, ["pattern"] = p.Rule, ["count"] = p.Count }).ToArray()),
-            ["memory"] = MemoryReport.ToJson(Memory),
+            ["memory"] = MemoryReport.WithRuntimePeak(MemoryReport.ToJson(Memory), RuntimePeak),
         };
     }
 
@@ -101,5 +109,6 @@ internal sealed record InspectReport(string File, ModelSummary Summary, int Valu
             console.MarkupLine($"pattern {Markup.Escape(rule)} ({Markup.Escape(pass)}): {count}");
         }
         MemoryReport.RenderMemory(console, "memory", Memory);
+        MemoryReport.RenderRuntimePeak(console, "memory", RuntimePeak);
     }
 }

@@ -24,6 +24,24 @@ internal static class MemoryReport
         };
     }
 
+    /// <summary>Adds `runtime_arena_peak_bytes` (and why it is null, if it is) to a memory object; nothing when not asked for.</summary>
+    public static JsonObject WithRuntimePeak(JsonObject memory, RuntimeArenaPeakResult? peak)
+    {
+        if (peak is not null)
+        {
+            memory["runtime_arena_peak_bytes"] = peak.Bytes;
+            memory["runtime_arena_peak_problem"] = peak.Problem;
+        }
+        return memory;
+    }
+
+    public static void RenderRuntimePeak(IAnsiConsole console, string label, RuntimeArenaPeakResult? peak)
+    {
+        if (peak is null) return;
+        string text = peak.Bytes is { } b ? $"{b:N0} bytes" : $"unknown ({peak.Problem})";
+        console.MarkupLine($"{Markup.Escape(label)}: ONNX Runtime arena peak (estimated) {Markup.Escape(text)}");
+    }
+
     public static JsonArray Rewrites(PassResult result) => new(result.Rewrites.Select(r => (JsonNode?)new JsonObject
     {
         ["pass"] = r.Pass,

@@ -27,8 +27,10 @@ internal static class RewriteCommand
         var passes = new Option<string>("--passes") { Description = "Comma-separated passes: fuse, regelu2, resilu2, msln, msrms, or none (default: all that apply)." };
         var report = new Option<string>("--report") { Description = "Also write the JSON report to this file." };
         var foldTrainable = new Option<bool>("--fold-trainable-affine") { Description = "Let msln/msrms rewrite norms whose γ/β are trainable (reparameterised; reported)." };
+        var runtimePeak = RuntimeArenaPeak.CreateOption();
         var command = new Command("rewrite", "Rewrite a training graph to keep less memory for the backward pass.");
         command.Arguments.Add(model);
+        command.Options.Add(runtimePeak);
         command.Options.Add(output);
         command.Options.Add(passes);
         command.Options.Add(report);
@@ -41,9 +43,12 @@ internal static class RewriteCommand
             OnnxModel loaded = OnnxModel.Load(parse.GetValue(model)!);
             _ = loaded.Graph; // the IR is built over the document: what is saved is what the IR holds
             MemoryEstimate before = MemoryEstimate.Of(loaded, dims);
+            bool withRuntimePeak = parse.GetValue(runtimePeak);
+            RuntimeArenaPeakResult? runtimeBefore = withRuntimePeak ? RuntimeArenaPeak.Of(loaded, dims) : null;
             var options = new RewriteOptions { FoldTrainableAffine = parse.GetValue(foldTrainable) };
             PassResult result = selected.Length > 0 ? MemoryPasses.Run(loaded, selected, dims, options) : new PassResult();
             MemoryEstimate after = selected.Length > 0 ? MemoryEstimate.Of(loaded, dims) : before;
+            RuntimeArenaPeakResult? runtimeAfter = withRuntimePeak ? (selected.Length > 0 ? RuntimeArenaPeak.Of(loaded, dims) : runtimeBefore) : null;
             string path = parse.GetValue(output)!;
             loaded.Save(path);
             var json = new JsonObject
@@ -54,8 +59,8 @@ internal static class RewriteCommand
                 ["fold_trainable_affine"] = options.FoldTrainableAffine,
                 ["rewrites"] = MemoryReport.Rewrites(result),
                 ["skipped"] = MemoryReport.Skipped(result),
-                ["memory_before"] = MemoryReport.ToJson(before),
-                ["memory_after"] = MemoryReport.ToJson(after),
+                ["memory_before"] = MemoryReport.WithRuntimePeak(MemoryReport.ToJson(before), runtimeBefore),
+                ["memory_after"] = MemoryReport.WithRuntimePeak(MemoryReport.ToJson(after), runtimeAfter),
             };
             string text = json.ToJsonString(JsonOutput.Options);
             if (parse.GetValue(report) is { } reportPath)
@@ -73,6 +78,8 @@ internal static class RewriteCommand
                 MemoryReport.RenderResult(console, result);
                 MemoryReport.RenderMemory(console, "before", before);
                 MemoryReport.RenderMemory(console, "after", after);
+                MemoryReport.RenderRuntimePeak(console, "before", runtimeBefore);
+                MemoryReport.RenderRuntimePeak(console, "after", runtimeAfter);
             }
             return ExitCodes.Success;
         });

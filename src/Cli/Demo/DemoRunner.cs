@@ -48,18 +48,19 @@ internal static class DemoRunner
         List<(TrainingBatch Batch, IReadOnlyList<LabelledText> Rows, int Real)> evalBatches = Batches(encoder, eval, settings.Batch);
         try
         {
+            TrainerOptions trainerOptions = new BenchSettings { Steps = settings.Steps, LearningRate = settings.LearningRate, WarmupSteps = settings.WarmupSteps, MemoryPattern = false, Prepacking = false }.TrainerOptions();
             var runSettings = new SideBySideSettings
             {
                 Steps = settings.Steps,
                 Interleave = true,
-                Trainer = new BenchSettings { Steps = settings.Steps, LearningRate = settings.LearningRate, WarmupSteps = settings.WarmupSteps, MemoryPattern = false, Prepacking = false }.TrainerOptions(),
+                Trainer = trainerOptions,
             };
             IReadOnlyList<RunResult> results = SideBySideRun.Run(
                 [new RunConfiguration(graphs.Baseline.Name, graphs.Baseline.Artifacts), new RunConfiguration(graphs.Rewritten.Name, graphs.Rewritten.Artifacts)],
                 i => trainBatches[(int)(i % trainBatches.Count)], runSettings, onStep, trainer => Evaluate(trainer, evalBatches));
             var comparison = new BenchOutcome("minilm", model.Shape, settings.Trainable, settings.Steps, settings.Batch, settings.Sequence,
-                new ConfigurationFigures(graphs.Baseline.Name, results[0], graphs.Baseline.Estimate, graphs.Baseline.Profile),
-                new ConfigurationFigures(graphs.Rewritten.Name, results[1], graphs.Rewritten.Estimate, graphs.Rewritten.Profile),
+                new ConfigurationFigures(graphs.Baseline.Name, results[0], graphs.Baseline.Estimate, BenchArenaEstimate.Of(graphs.Baseline.Artifacts, trainerOptions)),
+                new ConfigurationFigures(graphs.Rewritten.Name, results[1], graphs.Rewritten.Estimate, BenchArenaEstimate.Of(graphs.Rewritten.Artifacts, trainerOptions)),
                 graphs.Rewrites, graphs.TrainedParameters, Stopwatch.GetElapsedTime(start).TotalSeconds);
             return new DemoOutcome(comparison, train.Count, eval.Count, settings);
         }

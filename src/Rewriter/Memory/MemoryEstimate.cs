@@ -16,6 +16,9 @@ public sealed record SavedTensor(string Name, ActivationKind Kind, long? Bytes);
 /// sum, over the walk, of the intermediate tensors alive (produced and not yet read for the last
 /// time; graph outputs stay alive to the end) plus the graph's inputs and initializers, resident
 /// throughout. Figures are null where a size is unknown (bind the symbols with --dim).
+/// This peak is a property of the graph, not of a runtime: ONNX Runtime runs another order, shares
+/// buffers and rounds them in its arena; <see cref="Runtime.RuntimeArenaEstimate"/> models that
+/// (`--runtime-peak`, and the bench's estimated peak).
 /// </summary>
 public sealed record MemoryEstimate(
     bool IsTrainingGraph,

@@ -1,6 +1,6 @@
 namespace OnnxMemOpt.Graph.Shapes;
 
-/// <summary>MatMul (numpy semantics), com.microsoft FusedMatMul (with transposes) and Gemm.</summary>
+/// <summary>MatMul (numpy semantics), com.microsoft FusedMatMul (with transposes), Gemm and com.microsoft FusedGemm.</summary>
 internal static class LinearAlgebraShapes
 {
     public static void MatMul(OnnxNode node, ShapeContext context) =>

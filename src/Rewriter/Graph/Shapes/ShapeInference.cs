@@ -73,6 +73,8 @@ public static class ShapeInference
         Any("MatMul", LinearAlgebraShapes.MatMul);
         Any("FusedMatMul", LinearAlgebraShapes.FusedMatMul);
         Any("Gemm", LinearAlgebraShapes.Gemm);
+        // Gemm with an activation fused in by ONNX Runtime (Gemm + Tanh/Relu/...): the same output.
+        Ms("FusedGemm", LinearAlgebraShapes.Gemm);
         Any("Shape", LayoutShapes.Shape);
         Any("Size", LayoutShapes.Size);
         Any("Constant", LayoutShapes.Constant);
