@@ -68,7 +68,7 @@ public class MsNormFoldTests(ITestOutputHelper output)
     public void RewritingTwiceEqualsRewritingOnce()
     {
         OnnxModel training = Training(layerNorm: true, Layout.Rows2D);
-        Assert.Single(MemoryPasses.Run(training, MemoryPasses.All).Rewrites);
+        Assert.Single(MemoryPasses.Run(training, MemoryPasses.All).Rewrites, r => r.Pass == "msln");
         byte[] once = training.ToBytes();
         PassResult second = MemoryPasses.Run(training, MemoryPasses.All);
         Assert.Empty(second.Rewrites);
