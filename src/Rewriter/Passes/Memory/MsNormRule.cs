@@ -151,37 +151,10 @@ public abstract class MsNormRule : RewriteRule
             notes.Add($"γ⊙ẑ{(bias is null ? "" : "+β")} explicit for {string.Join(", ", explicitReaders.Select(r => r.Label))}");
         }
 
-        // dẑ = dY_rest⊙γ + the folded layers' input gradients, which already are terms of dẑ.
-        var foldedTerms = folds.SelectMany(f => f.Contributions).ToList();
-        string? rest = dY;
-        OnnxNode? accumulation = null;
-        List<string> restTerms = [];
-        if (foldedTerms.Count > 0)
-        {
-            if (foldedTerms.Contains(dY))
-            {
-                rest = null;
-            }
-            else
-            {
-                accumulation = graph.Producer(dY)!;
-                restTerms = WithoutOnce(accumulation.Inputs, foldedTerms);
-                rest = restTerms.Count switch { 0 => null, 1 => restTerms[0], _ => dY };
-            }
-        }
+        // dẑ = dY⊙γ, with the folded layers' input gradients added after the γ multiply.
+        var normalizedGradient = new NormalizedGradient(graph, dY, folds.SelectMany(f => f.Contributions).ToList());
         var backwardNodes = new List<NodeProto>();
-        var dZTerms = new List<string>(foldedTerms);
-        if (rest is not null)
-        {
-            string scaledRest = graph.UniqueName($"{z}_grad_from_output");
-            backwardNodes.Add(GraphEdits.Node("Mul", "", graph.UniqueName($"{scope}/ScaleGrad"), [rest, scale], [scaledRest]));
-            dZTerms.Insert(0, scaledRest);
-        }
-        string dZ = dZTerms.Count == 1 ? dZTerms[0] : graph.UniqueName($"{z}_grad");
-        if (dZTerms.Count > 1)
-        {
-            backwardNodes.Add(GraphEdits.Node("Sum", "", graph.UniqueName($"{scope}/AccumulateNormalizedGrad"), dZTerms, [dZ]));
-        }
+        string dZ = normalizedGradient.Build(graph, scale, z, scope, backwardNodes);
         backwardNodes.Add(GraphEdits.Node(MsGradientOp, MemoryRuleSupport.Domain, graph.UniqueName($"{scope}/{MsGradientOp}"), [dZ, z, invStd], [gradient.Outputs[0]], GraphEdits.Attr("axis", axis)));
         long[] rows = Enumerable.Range(0, firstNormalized).Select(i => (long)i).ToArray();
         if (gradient.Output(1) is { } scaleGrad && MemoryRuleSupport.IsUsed(graph, scaleGrad))
@@ -197,12 +170,7 @@ public abstract class MsNormRule : RewriteRule
 
         // Each part goes where what it replaces ran: the gradient in backward, the norm in forward.
         graph.ReplaceNodes([gradient], backwardNodes);
-        if (accumulation is not null)
-        {
-            graph.ReplaceNodes([accumulation], restTerms.Count > 1
-                ? [GraphEdits.Node("Sum", "", accumulation.Name, restTerms, [dY])]
-                : []);
-        }
+        normalizedGradient.RewriteAccumulation(graph);
         graph.ReplaceNodes([forward], forwardNodes);
 
         // Weight gradients that read y now read ẑ; any left over get γ⊙ẑ+β recomputed just
@@ -214,16 +182,7 @@ public abstract class MsNormRule : RewriteRule
         }
         if (left.Count > 0)
         {
-            string recomputed = graph.UniqueName($"{y}_recomputed");
-            OnnxNode firstReader = left.OrderBy(r => graph.Nodes.ToList().IndexOf(r)).First();
-            graph.InsertNodesBefore(firstReader, affine.Apply(recomputed, $"{scope}/RecomputeAffine"));
-            foreach (OnnxNode reader in left)
-            {
-                for (int i = 0; i < reader.Inputs.Count; i++)
-                {
-                    if (reader.Inputs[i] == y) reader.SetInput(i, recomputed);
-                }
-            }
+            NormalizedWeightGradient.Recompute(context, affine, left);
             notes.Add($"γ⊙ẑ{(bias is null ? "" : "+β")} recomputed for {string.Join(", ", left.Select(r => r.Label))}");
         }
         MemoryRuleSupport.RedirectBackwardShapeReaders(context, x, z);
@@ -274,14 +233,6 @@ public abstract class MsNormRule : RewriteRule
             notes.Add($"not folded: {string.Join("; ", refused)}");
         }
         return folds;
-    }
-
-    /// <summary><paramref name="values"/> less one occurrence of each of <paramref name="removed"/>.</summary>
-    private static List<string> WithoutOnce(IEnumerable<string> values, IEnumerable<string> removed)
-    {
-        var result = values.ToList();
-        foreach (string value in removed) result.Remove(value);
-        return result;
     }
 
     protected abstract string ForwardOp { get; }

@@ -60,6 +60,23 @@ internal static class NormalizedWeightGradient
     }
 
     /// <summary>
+    /// For backward readers of y that <see cref="Rewrite"/> left: γ⊙ẑ+β recomputed just before the
+    /// first of them (full size, so only a fallback for layouts not recognised).
+    /// </summary>
+    public static void Recompute(RewriteContext context, NormAffine affine, IReadOnlyList<OnnxNode> readers)
+    {
+        OnnxGraph graph = context.Graph;
+        string recomputed = graph.UniqueName($"{affine.Output}_recomputed");
+        var nodes = graph.Nodes.ToList();
+        OnnxNode first = readers.OrderBy(r => nodes.IndexOf(r)).First();
+        graph.InsertNodesBefore(first, affine.Apply(recomputed, $"{affine.Scope}/RecomputeAffine"));
+        foreach (OnnxNode reader in readers)
+        {
+            Redirect(reader, affine.Output, recomputed);
+        }
+    }
+
+    /// <summary>
     /// The view of y the reader makes for a weight gradient: y itself (2-D) for a Gemm, a Reshape
     /// to [rows, k], a Transpose that swaps the last two axes; else null.
     /// </summary>
