@@ -60,6 +60,14 @@ public class MsNormFoldTests(ITestOutputHelper output)
         // … and nothing in backward keeps y, nor the norm's input.
         Assert.Empty(phases.BackwardReaders("y"));
         Assert.Empty(phases.BackwardReaders("h0"));
+        // dẑ = (the other readers' terms)⊙γ + one term per folded layer, straight from its input
+        // gradient, which reads the folded weight.
+        var normGradient = graph.Nodes.Single(n => n.OpType is "MsLayerNormGrad" or "MsRmsNormGrad");
+        var dZ = graph.Producer(normGradient.Inputs[0])!;
+        Assert.Equal("Sum", dZ.OpType);
+        Assert.Equal(1 + frozen.Length, dZ.Inputs.Count);
+        Assert.Equal("Mul", graph.Producer(dZ.Inputs[0])!.OpType);
+        Assert.All(frozen, w => Assert.Contains(graph.Consumers($"{w}_folded"), phases.IsBackward));
 
         AssertSameLossAndGradients(original, training.ToBytes());
     }
