@@ -61,6 +61,8 @@ public class MiniLmRewriteTests(ITestOutputHelper output)
         Assert.Single(result.Rewrites, r => r.Pass == GradientLeafOrder.Name);
         Assert.All(result.Rewrites.Where(r => r.Pass == "msln"), r => Assert.Contains("folded into", r.Note, StringComparison.Ordinal));
         Assert.All(result.Rewrites.Where(r => r.Pass == "msln"), r => Assert.DoesNotContain("recomputed", r.Note, StringComparison.Ordinal));
+        // β·W joins each layer's bias (after its LoRA Add; BiasGelu's for the MLP): no extra Add.
+        Assert.DoesNotContain(training.Graph.Nodes, n => n.Name.EndsWith("/AffineShift", StringComparison.Ordinal));
         string rewritten = temp.File("train.msln.onnx");
         training.Save(rewritten);
 

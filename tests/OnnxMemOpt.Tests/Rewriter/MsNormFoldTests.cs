@@ -46,8 +46,11 @@ public class MsNormFoldTests(ITestOutputHelper output)
         RewriteRecord rewrite = Assert.Single(result.Rewrites);
         output.WriteLine(rewrite.Note);
 
-        // The frozen layers read ẑ through new weights; the old ones are gone.
+        // The frozen layers read ẑ through new weights; the old ones are gone. β·Wq joins the
+        // bias added two Adds further on; where no bias follows, an Add applies β·W.
         var graph = training.Graph;
+        Assert.Equal(layerNorm, graph.Initializer("bq_folded") is not null);
+        Assert.Equal(layerNorm ? (layout == Layout.Rows2D ? 0 : 1) : 0, graph.Nodes.Count(n => n.Name.EndsWith("/AffineShift", StringComparison.Ordinal)));
         string[] frozen = layout == Layout.Rows2D ? ["Wq", "Wg", "Wh"] : ["Wq", "Wv"];
         Assert.All(frozen, w => Assert.Null(graph.Initializer(w)));
         Assert.Contains("folded into", rewrite.Note, StringComparison.Ordinal);
@@ -118,8 +121,8 @@ public class MsNormFoldTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// x → MatMul(W_in) → h0 → norm(γ, β) → y, then y feeds q = MatMul(y, Wq) + bq, a trainable
-    /// t = MatMul(y, Wt), the residual, and (3-D) v = MatMul(y, Wv) or (2-D) g = Gemm(y, Wgᵀ, C)
+    /// x → MatMul(W_in) → h0 → norm(γ, β) → y, then y feeds a trainable t = MatMul(y, Wt),
+    /// q = (MatMul(y, Wq) + t) + bq (as a LoRA-adapted layer with its bias), the residual, and (3-D) v = MatMul(y, Wv) or (2-D) g = Gemm(y, Wgᵀ, C)
     /// and h = Gemm(y, Wh); out = q⊙v (or q⊙g + h) + t + y, cross-entropy over the last axis. W_in and Wt train.
     /// </summary>
     private static OnnxModel Training(bool layerNorm, Layout layout, bool trainableAffine = false)
@@ -146,8 +149,9 @@ public class MsNormFoldTests(ITestOutputHelper output)
             model.Node("SimplifiedLayerNormalization", ["h0", "gamma"], ["y"], "", Attr("axis", -1L), Attr("epsilon", 1e-5f));
         }
         model.Node("MatMul", ["y", "Wq"], ["q0"]);
-        model.Node("Add", ["bq", "q0"], ["q"]);
         model.Node("MatMul", ["y", "Wt"], ["t"]);
+        model.Node("Add", ["q0", "t"], ["q1"]);
+        model.Node("Add", ["bq", "q1"], ["q"]);
         if (layout == Layout.Rows2D)
         {
             model.Initializer(FloatTensor("Wg", [Width, Width], Weights(Width * Width)))

@@ -171,7 +171,7 @@ internal sealed class LinearFold
         return foldedName;
     }
 
-    /// <summary>Adds β·W after the product: into the bias of a following Add or of a Gemm, else with a new Add.</summary>
+    /// <summary>Adds β·W after the product: into a Gemm's C, into a frozen bias added further on, else with a new Add.</summary>
     private void AddShift(RewriteContext context, int type, double[] shift)
     {
         OnnxGraph graph = context.Graph;
@@ -196,16 +196,20 @@ internal sealed class LinearFold
             if (oldBias is not null) GraphEdits.RemoveUnusedConstants(graph, [oldBias]);
             return;
         }
-        if (graph.Consumers(output) is [{ } add] && add.Is("Add") && add.Inputs.Count == 2 && add.Input(0) != add.Input(1)
-            && add.Inputs.First(i => i != output) is { } bias && graph.Initializer(bias) is { } biasTensor && !graph.IsGraphInput(bias)
-            && graph.Consumers(bias).Count == 1 && biasTensor.Dims.Count == 1 && biasTensor.Dims[0] == shift.Length && biasTensor.DataType == type)
+        if (DownstreamBias(graph, output, shift.Length, type) is ({ } holder, int index))
         {
-            // The layer's own bias Add: fold β·W into a copy of the (frozen) bias.
-            double[] b = TensorData.ToDoubles(biasTensor, context.Model);
+            // A frozen bias added further on (the layer's own bias Add, possibly after a LoRA
+            // Add, or BiasGelu's bias): β·W joins a copy of it, so no extra Add runs. The values
+            // in between drop by β·W and are read only by the next Add of the chain.
+            string bias = holder.Inputs[index];
+            double[] b = TensorData.ToDoubles(graph.Initializer(bias)!, context.Model);
             for (int i = 0; i < b.Length; i++) b[i] += shift[i];
             string biasName = graph.UniqueName($"{bias}_folded");
             graph.AddInitializer(TensorData.Create(biasName, type, [b.Length], b));
-            add.SetInput(add.Input(0) == bias ? 0 : 1, biasName);
+            foreach (OnnxNode reader in graph.Consumers(bias).ToList())
+            {
+                foreach (int i in IndicesOf(reader, bias).ToList()) reader.SetInput(i, biasName);
+            }
             GraphEdits.RemoveUnusedConstants(graph, [bias]);
             return;
         }
@@ -215,6 +219,49 @@ internal sealed class LinearFold
         NodeProto layer = Layer.Proto.Clone();
         layer.Output[0] = product;
         graph.ReplaceNodes([Layer], [layer, GraphEdits.Node("Add", "", graph.UniqueName($"{Layer.Label}/AffineShift"), [product, shiftName], [output])]);
+    }
+
+    /// <summary>
+    /// The node, and its input index, that adds a frozen bias [outputs] to the product: following
+    /// up to three Adds each the only reader of the value before it. Besides that node, the bias
+    /// and the value it is added to may be read only by gradient nodes that read both
+    /// (BiasGeluGrad_dX(dY, X, B) uses X + B, which stays the same).
+    /// </summary>
+    private static (OnnxNode, int)? DownstreamBias(OnnxGraph graph, string product, long outputs, int type)
+    {
+        string value = product;
+        for (int hop = 0; hop < 3; hop++)
+        {
+            if (graph.IsGraphOutput(value))
+            {
+                return null;
+            }
+            IReadOnlyList<OnnxNode> readers = graph.Consumers(value);
+            var adders = readers.Where(r => r.Inputs.Count(i => i == value) == 1
+                && ((r.Is("Add") && r.Inputs.Count == 2)
+                    || ((r.Is("BiasGelu", "com.microsoft") || (r.Is("FastGelu", "com.microsoft") && r.Inputs.Count == 2)) && r.Input(0) == value))).ToList();
+            if (adders is not [{ } next])
+            {
+                return null;
+            }
+            int other = next.Input(0) == value ? 1 : 0;
+            string candidate = next.Inputs[other];
+            // Besides the node that adds the bias, only gradient nodes reading both x and the bias
+            // (BiasGeluGrad_dX(dY, x, b) uses x + b, which stays the same) may read x or b.
+            bool pairedReaders = readers.All(r => ReferenceEquals(r, next) || r.Inputs.Contains(candidate))
+                && graph.Consumers(candidate).All(c => ReferenceEquals(c, next) || c.Inputs.Contains(value));
+            if (graph.Initializer(candidate) is { } tensor && !graph.IsGraphInput(candidate) && tensor.DataType == type
+                && tensor.Dims.Count == 1 && tensor.Dims[0] == outputs && pairedReaders)
+            {
+                return (next, other);
+            }
+            if (readers.Count != 1 || !next.Is("Add") || next.Output(0) is not { } sum)
+            {
+                return null;
+            }
+            value = sum;
+        }
+        return null;
     }
 
     /// <summary>
