@@ -55,7 +55,7 @@ public abstract class MsNormRule : RewriteRule
         var affine = AffineParameters(forward).ToList();
         if (affine.FirstOrDefault(p => context.Graph.ConstantTensor(p) is null) is { } trainable && !context.Options.FoldTrainableAffine)
         {
-            return $"its affine parameter '{trainable}' is trainable; rerun with --fold-trainable-affine to reparameterise (γ⊙ẑ+β applied to the shared ẑ and recomputed for weight gradients)";
+            return $"its affine parameter '{trainable}' is trainable; rerun with --fold-trainable-affine to reparameterise (γ⊙ẑ+β applied to the shared ẑ, weight gradients computed from ẑ)";
         }
         if (context.TypeOf(match[_x])?.Shape is not { } shape)
         {
