@@ -79,6 +79,11 @@ internal static class MemoryReport
         {
             console.MarkupLine("no rewrites");
         }
+        // What each rewrite did (MS-LN: what was folded, what stays explicit and why).
+        foreach (RewriteRecord r in result.Rewrites.Where(r => r.Note is not null))
+        {
+            console.MarkupLine($"{Markup.Escape(r.Pass)} {Markup.Escape(r.Node)}: {Markup.Escape(r.Note!)}");
+        }
         foreach (SkipRecord s in result.Skipped)
         {
             console.MarkupLine($"skipped {Markup.Escape(s.Pass)} {Markup.Escape(s.Node)}: {Markup.Escape(s.Reason)}");

@@ -134,6 +134,31 @@ public sealed class OnnxGraph
         Proto.Node.AddRange(order.Select(n => n.Proto));
     }
 
+    /// <summary>
+    /// Puts the nodes in <paramref name="order"/>, which must hold every node of the graph once
+    /// and be topological (each node after the producers of what it reads).
+    /// </summary>
+    public void SetNodeOrder(IReadOnlyList<OnnxNode> order)
+    {
+        var members = new HashSet<OnnxNode>(_nodes, ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<OnnxNode>(ReferenceEqualityComparer.Instance);
+        foreach (OnnxNode node in order)
+        {
+            if (!members.Contains(node) || DependencyProducers(node).Any(p => !seen.Contains(p)) || !seen.Add(node))
+            {
+                throw new InvalidOperationException($"node order is not a topological permutation of the graph's nodes (at {node.Label})");
+            }
+        }
+        if (seen.Count != _nodes.Count)
+        {
+            throw new InvalidOperationException("node order leaves nodes out");
+        }
+        _nodes.Clear();
+        _nodes.AddRange(order);
+        Proto.Node.Clear();
+        Proto.Node.AddRange(order.Select(n => n.Proto));
+    }
+
     /// <summary>Adds a node (appended; call <see cref="SortNodes"/> when an edit is complete).</summary>
     public OnnxNode AddNode(NodeProto proto)
     {

@@ -1,18 +1,20 @@
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes.Memory;
+using OnnxMemOpt.Passes.Ordering;
 using OnnxMemOpt.Patterns;
 
 namespace OnnxMemOpt.Passes;
 
 /// <summary>
 /// The paper's techniques, one pass each, over training graphs in ONNX Runtime's gradient
-/// vocabulary: regelu2, resilu2 (Approx-BP), msln, msrms (MS-BP). <see cref="Run"/> applies a
-/// list of passes (fuse included) in the order given.
+/// vocabulary: regelu2, resilu2 (Approx-BP), msln, msrms (MS-BP), then leaf-order, which places
+/// the gradient leaves for ONNX Runtime's execution order (<see cref="GradientLeafOrder"/>).
+/// <see cref="Run"/> applies a list of passes (fuse included) in the order given.
 /// </summary>
 public static class MemoryPasses
 {
-    public static readonly string[] All = [FusionPass.Name, "regelu2", "resilu2", "msln", "msrms"];
+    public static readonly string[] All = [FusionPass.Name, "regelu2", "resilu2", "msln", "msrms", GradientLeafOrder.Name];
 
     public static RuleSet Rules(string pass) => pass switch
     {
@@ -30,7 +32,7 @@ public static class MemoryPasses
         var result = new PassResult();
         foreach (string pass in passes)
         {
-            result.Add(Rules(pass).Apply(context));
+            result.Add(pass == GradientLeafOrder.Name ? GradientLeafOrder.Apply(context) : Rules(pass).Apply(context));
             context.Invalidate();
         }
         return result;

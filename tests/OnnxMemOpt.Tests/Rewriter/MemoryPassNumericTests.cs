@@ -96,7 +96,7 @@ public class MemoryPassNumericTests(ITestOutputHelper output)
     public void RewritingTwiceEqualsRewritingOnce()
     {
         OnnxModel model = OnnxModel.FromProto(Build(Norm.LayerNorm, Activation.Gelu, trainableAffine: false));
-        Assert.Equal(2, MemoryPasses.Run(model, MemoryPasses.All).Rewrites.Count);
+        Assert.Equal(["regelu2", "msln", "leaf-order"], MemoryPasses.Run(model, MemoryPasses.All).Rewrites.Select(r => r.Pass));
         byte[] once = model.ToBytes();
         PassResult second = MemoryPasses.Run(model, MemoryPasses.All);
         Assert.Empty(second.Rewrites);

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Passes;
+using OnnxMemOpt.Passes.Ordering;
 using OnnxMemOpt.Passes.Training;
 using OnnxMemOpt.Patterns;
 using OnnxMemOpt.Runtime.Models;
@@ -16,19 +18,76 @@ namespace OnnxMemOpt.Tests.Rewriter;
 /// </summary>
 public class MiniLmRewriteTests(ITestOutputHelper output)
 {
+    private static OnnxModel LoraTrainingGraph(TempDirectory temp, string targets) =>
+        TrainingGraphBuilder.Build(OnnxModel.Load(MiniLmModel.ExtractTo(temp.File("minilm"))), new TrainingGraphOptions
+        {
+            Trainable = TrainableSet.Lora,
+            LoraRank = 8,
+            LoraTargets = targets,
+            Output = "last_hidden_state",
+            Head = new ClassificationHeadOptions(2),
+        });
+
+    /// <summary>
+    /// Post-LN (BERT) blocks: each LayerNorm's output feeds the residual Add and the next block's
+    /// linear layers. With LoRA on every linear layer, MS-LN folds the frozen γ, β into the frozen
+    /// base weights, keeps γ⊙ẑ+β explicit for the LoRA A layers and the residual, and computes the
+    /// LoRA A weight gradients from ẑ; leaf-order then moves the gradient leaves. The gradients
+    /// must stay exact (relative error ≤ 1e-4).
+    /// </summary>
+    [Fact]
+    public void PostLayerNormEncoderGetsExactMsLn()
+    {
+        using var temp = new TempDirectory();
+        OnnxModel training = LoraTrainingGraph(temp, ".*");
+        // LoRA B starts at zero, which would make every LoRA A gradient (the ones MS-LN now
+        // computes from ẑ) trivially zero: give B small random values.
+        var random = new Random(5);
+        foreach (TensorProto b in training.Graph.Initializers.Values.Where(t => t.Name.EndsWith(".lora_B", StringComparison.Ordinal)))
+        {
+            double[] values = Enumerable.Range(0, (int)TensorData.ElementCount(b)).Select(_ => 0.1 * (random.NextDouble() - 0.5)).ToArray();
+            TensorProto filled = TensorData.Create(b.Name, b.DataType, b.Dims.ToArray(), values);
+            b.FloatData.Clear();
+            b.RawData = filled.RawData;
+        }
+        string original = temp.File("train.onnx");
+        training.Save(original);
+        PassResult result = MemoryPasses.Run(training, [FusionPass.Name, "msln", GradientLeafOrder.Name]);
+        foreach (var skip in result.Skipped) output.WriteLine($"skip {skip.Pass} {skip.Node}: {skip.Reason}");
+        foreach (var rewrite in result.Rewrites.Take(2)) output.WriteLine($"{rewrite.Node}: {rewrite.Note}");
+        // The embedding norm and every block's two norms except the last, whose output only the
+        // head's Gather reads (nothing of it is kept for backward, so MS-LN would save nothing).
+        Assert.Equal(11, result.Rewrites.Count(r => r.Pass == "msln"));
+        Assert.Single(result.Rewrites, r => r.Pass == GradientLeafOrder.Name);
+        Assert.All(result.Rewrites.Where(r => r.Pass == "msln"), r => Assert.Contains("folded into", r.Note, StringComparison.Ordinal));
+        Assert.All(result.Rewrites.Where(r => r.Pass == "msln"), r => Assert.DoesNotContain("recomputed", r.Note, StringComparison.Ordinal));
+        // β·W joins each layer's bias (after its LoRA Add; BiasGelu's for the MLP): no extra Add.
+        Assert.DoesNotContain(training.Graph.Nodes, n => n.Name.EndsWith("/AffineShift", StringComparison.Ordinal));
+        string rewritten = temp.File("train.msln.onnx");
+        training.Save(rewritten);
+        // Rewriting twice equals rewriting once.
+        byte[] once = training.ToBytes();
+        Assert.Empty(MemoryPasses.Run(training, [FusionPass.Name, "msln", GradientLeafOrder.Name]).Rewrites);
+        Assert.Equal(once, training.ToBytes());
+
+        CliRunner.Result verify = CliRunner.Run("verify", original, rewritten, "--json");
+        Assert.True(verify.ExitCode == 0, verify.Stderr);
+        output.WriteLine(verify.Stdout);
+        using JsonDocument json = JsonDocument.Parse(verify.Stdout);
+        Assert.True(json.RootElement.GetProperty("forward_max_rel_diff").GetDouble() <= 1e-5);
+        var gradients = json.RootElement.GetProperty("gradients").EnumerateArray().ToList();
+        Assert.Equal(2 * 37 + 2, gradients.Count);
+        foreach (JsonElement gradient in gradients)
+        {
+            Assert.True(gradient.GetProperty("rel_err").GetDouble() <= 1e-4, gradient.ToString());
+        }
+    }
+
     [Fact]
     public void RewrittenMiniLmTrainingGraphVerifies()
     {
         using var temp = new TempDirectory();
-        OnnxModel forward = OnnxModel.Load(MiniLmModel.ExtractTo(temp.File("minilm")));
-        OnnxModel training = TrainingGraphBuilder.Build(forward, new TrainingGraphOptions
-        {
-            Trainable = TrainableSet.Lora,
-            LoraRank = 8,
-            LoraTargets = "query|value",
-            Output = "last_hidden_state",
-            Head = new ClassificationHeadOptions(2),
-        });
+        OnnxModel training = LoraTrainingGraph(temp, "query|value");
         string original = temp.File("train.onnx");
         training.Save(original);
         PassResult result = MemoryPasses.Run(training, MemoryPasses.All);

@@ -1,6 +1,7 @@
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Patterns;
 
 namespace OnnxMemOpt.Passes.Memory;
@@ -60,4 +61,25 @@ internal static class MemoryRuleSupport
         }
         return ElementTypes.ByteCount(ElementTypes.Float, rows);
     }
+
+    /// <summary>ReduceSum over <paramref name="axes"/>: axes as an input from opset 13, else an attribute.</summary>
+    public static NodeProto ReduceSum(RewriteContext context, string input, long[] axes, bool keepDims, string output, string name)
+    {
+        OnnxGraph graph = context.Graph;
+        AttributeProto keep = GraphEdits.Attr("keepdims", keepDims ? 1L : 0L);
+        if (context.OnnxOpset >= 13)
+        {
+            string axesValue = graph.UniqueName($"{name}/axes");
+            graph.AddInitializer(TensorData.CreateInt64(axesValue, [axes.Length], axes));
+            return GraphEdits.Node("ReduceSum", "", graph.UniqueName(name), [input, axesValue], [output], keep);
+        }
+        var node = GraphEdits.Node("ReduceSum", "", graph.UniqueName(name), [input], [output], keep);
+        var attribute = new AttributeProto { Name = "axes", Type = AttributeProto.Types.AttributeType.Ints };
+        attribute.Ints.AddRange(axes);
+        node.Attribute.Add(attribute);
+        return node;
+    }
+
+    /// <summary>True when a node reads <paramref name="value"/> or it is a graph output.</summary>
+    public static bool IsUsed(OnnxGraph graph, string value) => graph.Consumers(value).Count > 0 || graph.IsGraphOutput(value);
 }

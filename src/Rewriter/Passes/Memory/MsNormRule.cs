@@ -10,10 +10,16 @@ namespace OnnxMemOpt.Passes.Memory;
 /// MS-LN / MS-RMSNorm: a norm whose gradient node reads its input X becomes
 /// MsLayerNorm/MsRmsNorm(X) → (ẑ, InvStdDev) and MsLayerNormGrad/MsRmsNormGrad(dẑ, ẑ, InvStdDev) → dX,
 /// so backward keeps ẑ, which the linear layers after the norm keep anyway, instead of X as well.
-/// The affine stays exact: forward computes γ⊙ẑ + β for the consumers, the weight-gradient path
-/// of those linear layers recomputes it from ẑ, dẑ = dY⊙γ, and dγ = Σ dY⊙ẑ, dβ = Σ dY over rows.
-/// Refused (with the reason) when the output feeds anything but linear layers, when γ/β are
-/// trainable and `--fold-trainable-affine` was not given, or when X would still be kept.
+/// The affine y = γ⊙ẑ + β stays exact:
+/// - frozen γ, β fold into every following linear layer with a frozen weight (<see cref="LinearFold"/>),
+///   which then reads ẑ and gives its share of dẑ directly;
+/// - the other forward readers (trainable weights such as LoRA A, a post-LN residual Add) read an
+///   explicit γ⊙ẑ + β, which disappears when none is left;
+/// - weight gradients that read y read ẑ instead (<see cref="NormalizedWeightGradient"/>), so y is
+///   not kept for backward; dẑ = dY⊙γ (+ the folded terms), dγ = Σ dY⊙ẑ, dβ = Σ dY over rows.
+/// Refused (with the reason) when a backward node other than a weight gradient reads y, when γ/β
+/// are trainable and `--fold-trainable-affine` was not given, or when X would still be kept.
+/// The rewrite's note says per norm what was folded, what stayed explicit and why.
 /// </summary>
 public abstract class MsNormRule : RewriteRule
 {
@@ -49,7 +55,7 @@ public abstract class MsNormRule : RewriteRule
         var affine = AffineParameters(forward).ToList();
         if (affine.FirstOrDefault(p => context.Graph.ConstantTensor(p) is null) is { } trainable && !context.Options.FoldTrainableAffine)
         {
-            return $"its affine parameter '{trainable}' is trainable; rerun with --fold-trainable-affine to reparameterise (γ⊙ẑ+β applied to the shared ẑ and recomputed for weight gradients)";
+            return $"its affine parameter '{trainable}' is trainable; rerun with --fold-trainable-affine to reparameterise (γ⊙ẑ+β applied to the shared ẑ, weight gradients computed from ẑ)";
         }
         if (context.TypeOf(match[_x])?.Shape is not { } shape)
         {
@@ -62,18 +68,23 @@ public abstract class MsNormRule : RewriteRule
         }
         var phases = TrainingPhases.Classify(context.Graph);
         string y = forward.Outputs[0];
-        var others = context.Graph.Consumers(y).Distinct().Where(reader => !ReferenceEquals(reader, forward) && !(phases.IsBackward(reader)
-            ? WeightGradientPath.Contains(reader.OpType)
-            : ((reader.Is("MatMul") || reader.Is("Gemm") || reader.Is("FusedMatMul", "com.microsoft")) && reader.Input(0) == y) || reader.Is("Shape"))).ToList();
+        // Forward readers of y may be anything: what cannot take the folded ẑ (a post-LN residual
+        // Add, a trainable weight, a pooling Gather) reads the explicit γ⊙ẑ+β. Every backward
+        // reader must be on a linear layer's weight-gradient path, which can take ẑ instead of y;
+        // any other would keep y (or X) alive after all.
+        var others = context.Graph.Consumers(y)
+            .Where(reader => !ReferenceEquals(reader, forward) && phases.IsBackward(reader) && !WeightGradientPath.Contains(reader.OpType))
+            .ToList();
         if (others.Count > 0)
         {
-            return $"its output '{y}' also feeds {string.Join(" and ", others.Select(r => $"{r.OpType} {r.Label}"))}: only linear layers can take the normalised ẑ and share it";
+            return $"its output '{y}' is also read in backward by {string.Join(" and ", others.Select(r => $"{r.OpType} {r.Label}"))}: only linear layers' weight gradients can take the shared ẑ instead";
         }
         if (context.Graph.IsGraphOutput(y))
         {
             return $"its output '{y}' is a graph output";
         }
-        if (!phases.BackwardReaders(y).Any())
+        // Backward Shape readers read only y's shape; they keep nothing that ẑ could replace.
+        if (!phases.BackwardReaders(y).Any(n => !n.Is("Shape")))
         {
             return $"no linear layer keeps '{y}' for backward, so ẑ would be kept in addition to nothing it replaces: no memory saved";
         }
@@ -100,62 +111,128 @@ public abstract class MsNormRule : RewriteRule
         string? bias = IsLayerNorm ? forward.Input(2) : null;
         long axis = forward.GetInt("axis", -1);
         float epsilon = forward.GetFloat("epsilon", 1e-5f);
-        int rank = context.TypeOf(x)!.Shape!.Rank;
-        int firstNormalized = (int)(axis < 0 ? axis + rank : axis);
+        TensorShape shape = context.TypeOf(x)!.Shape!;
+        int firstNormalized = (int)(axis < 0 ? axis + shape.Rank : axis);
         long? saved = MemoryRuleSupport.Bytes(context, x)
             + (IsLayerNorm ? MemoryRuleSupport.RowStatisticBytes(context, x, axis) : 0);
-        var backwardReaders = phases.BackwardReaders(y).ToList();
         bool trainable = AffineParameters(forward).Any(p => graph.ConstantTensor(p) is null);
+        // k: the normalised width, when the norm runs over the last axis only (the weight
+        // gradients and folds lay γ, β along it).
+        long? width = firstNormalized == shape.Rank - 1 ? shape.Dims[^1].Value : null;
 
         string z = graph.UniqueName($"{y}_normalized");
         string invStd = match[_invStd];
         string forwardName = graph.UniqueName($"{forward.Label}/{MsForwardOp}");
         string scope = $"{forward.Label}_Grad/{MsForwardOp}";
+        var affine = new NormAffine(context, scale, bias, z, y, width, scope);
+        var notes = new List<string>();
+
+        // Frozen γ, β go into the frozen linear layers after the norm (planned before any edit).
+        string dY = match[_dY];
+        var folds = PlanFolds(context, phases, forward, gradient, affine, dY, notes);
+        var foldedWeights = folds.Select(f => f.Describe(f.Apply(context, affine))).ToList();
+        if (foldedWeights.Count > 0)
+        {
+            notes.Insert(0, $"γ{(bias is null ? "" : ", β")} folded into {string.Join(", ", foldedWeights)}");
+        }
+
         var forwardNodes = new List<NodeProto>
         {
             GraphEdits.Node(MsForwardOp, MemoryRuleSupport.Domain, forwardName, [x], [z, invStd], GraphEdits.Attr("axis", axis), GraphEdits.Attr("epsilon", epsilon)),
         };
-        forwardNodes.AddRange(Affine(graph, z, scale, bias, y, $"{forward.Label}/Affine"));
-        string recomputed = graph.UniqueName($"{y}_recomputed");
-        var recompute = Affine(graph, z, scale, bias, recomputed, $"{scope}/RecomputeAffine").ToList();
-
-        string dY = match[_dY];
-        string dZ = graph.UniqueName($"{z}_grad");
-        var backwardNodes = new List<NodeProto>
+        foreach (OnnxNode shapeReader in graph.Consumers(y).Where(n => n.Is("Shape") && !phases.IsBackward(n)).ToList())
         {
-            GraphEdits.Node("Mul", "", graph.UniqueName($"{scope}/ScaleGrad"), [dY, scale], [dZ]),
-            GraphEdits.Node(MsGradientOp, MemoryRuleSupport.Domain, graph.UniqueName($"{scope}/{MsGradientOp}"), [dZ, z, invStd], [gradient.Outputs[0]], GraphEdits.Attr("axis", axis)),
-        };
+            shapeReader.SetInput(0, z);
+        }
+        var explicitReaders = graph.Consumers(y).Where(n => !ReferenceEquals(n, forward) && !phases.IsBackward(n)).ToList();
+        if (explicitReaders.Count > 0 || graph.IsGraphOutput(y))
+        {
+            forwardNodes.AddRange(affine.Apply(y, $"{forward.Label}/Affine"));
+            notes.Add($"γ⊙ẑ{(bias is null ? "" : "+β")} explicit for {string.Join(", ", explicitReaders.Select(r => r.Label))}");
+        }
+
+        // dẑ = dY⊙γ, with the folded layers' input gradients added after the γ multiply.
+        var normalizedGradient = new NormalizedGradient(graph, dY, folds.SelectMany(f => f.Contributions).ToList());
+        var backwardNodes = new List<NodeProto>();
+        string dZ = normalizedGradient.Build(graph, scale, z, scope, backwardNodes);
+        backwardNodes.Add(GraphEdits.Node(MsGradientOp, MemoryRuleSupport.Domain, graph.UniqueName($"{scope}/{MsGradientOp}"), [dZ, z, invStd], [gradient.Outputs[0]], GraphEdits.Attr("axis", axis)));
         long[] rows = Enumerable.Range(0, firstNormalized).Select(i => (long)i).ToArray();
-        if (gradient.Output(1) is { } scaleGrad)
+        if (gradient.Output(1) is { } scaleGrad && MemoryRuleSupport.IsUsed(graph, scaleGrad))
         {
             string product = graph.UniqueName($"{scaleGrad}_terms");
             backwardNodes.Add(GraphEdits.Node("Mul", "", graph.UniqueName($"{scope}/ScaleGradTerms"), [dY, z], [product]));
-            backwardNodes.Add(RowSum(context, product, rows, scaleGrad, $"{scope}/ScaleGradSum"));
+            backwardNodes.Add(MemoryRuleSupport.ReduceSum(context, product, rows, keepDims: false, scaleGrad, $"{scope}/ScaleGradSum"));
         }
-        if (gradient.Output(2) is { } biasGrad)
+        if (gradient.Output(2) is { } biasGrad && MemoryRuleSupport.IsUsed(graph, biasGrad))
         {
-            backwardNodes.Add(RowSum(context, dY, rows, biasGrad, $"{scope}/BiasGradSum"));
+            backwardNodes.Add(MemoryRuleSupport.ReduceSum(context, dY, rows, keepDims: false, biasGrad, $"{scope}/BiasGradSum"));
         }
 
-        // Each part goes where what it replaces ran: the gradient in backward, the norm in forward,
-        // and the recomputed affine just before the first weight-gradient node that reads it.
+        // Each part goes where what it replaces ran: the gradient in backward, the norm in forward.
         graph.ReplaceNodes([gradient], backwardNodes);
+        normalizedGradient.RewriteAccumulation(graph);
         graph.ReplaceNodes([forward], forwardNodes);
-        OnnxNode firstReader = backwardReaders.OrderBy(r => graph.Nodes.ToList().IndexOf(r)).First();
-        graph.InsertNodesBefore(firstReader, recompute);
-        foreach (OnnxNode reader in backwardReaders)
+
+        // Weight gradients that read y now read ẑ; any left over get γ⊙ẑ+β recomputed just
+        // before the first of them.
+        var (left, fromNormalized) = NormalizedWeightGradient.Rewrite(context, affine);
+        if (fromNormalized.Count > 0)
         {
-            for (int i = 0; i < reader.Inputs.Count; i++)
-            {
-                if (reader.Inputs[i] == y) reader.SetInput(i, recomputed);
-            }
+            notes.Add($"weight gradients from ẑ (diag(γ)·ẑᵀ·dH{(bias is null ? "" : " + β⊗Σ dH")}) in {string.Join(", ", fromNormalized)}");
+        }
+        if (left.Count > 0)
+        {
+            NormalizedWeightGradient.Recompute(context, affine, left);
+            notes.Add($"γ⊙ẑ{(bias is null ? "" : "+β")} recomputed for {string.Join(", ", left.Select(r => r.Label))}");
         }
         MemoryRuleSupport.RedirectBackwardShapeReaders(context, x, z);
-        string note = trainable
-            ? "trainable affine reparameterised: γ⊙ẑ+β applied to the shared ẑ, recomputed for weight gradients"
-            : "affine applied to the shared ẑ";
-        return new RuleOutcome(forwardName, saved, note);
+        if (trainable)
+        {
+            notes.Insert(0, "trainable affine reparameterised (--fold-trainable-affine): γ⊙ẑ+β applied to the shared ẑ");
+        }
+        return new RuleOutcome(forwardName, saved, string.Join("; ", notes));
+    }
+
+    /// <summary>
+    /// Folds for the forward readers of y that can take frozen γ, β; the others keep reading the
+    /// explicit γ⊙ẑ+β, and the notes say why.
+    /// </summary>
+    private List<LinearFold> PlanFolds(RewriteContext context, TrainingPhases phases, OnnxNode forward, OnnxNode gradient, NormAffine affine, string dY, List<string> notes)
+    {
+        OnnxGraph graph = context.Graph;
+        var readers = graph.Consumers(affine.Output).Where(n => !ReferenceEquals(n, forward) && !phases.IsBackward(n) && !n.Is("Shape")).ToList();
+        if (readers.Count == 0)
+        {
+            return [];
+        }
+        string? refusal = !affine.IsFrozen ? "γ, β are trainable"
+            : affine.Width is null ? "the normalised width is unknown or the norm spans more than the last axis"
+            : graph.Consumers(dY).Any(n => !ReferenceEquals(n, gradient)) || graph.IsGraphOutput(dY) ? $"its gradient '{dY}' is read elsewhere"
+            : gradient.Outputs.Skip(1).Any(o => o.Length > 0 && MemoryRuleSupport.IsUsed(graph, o)) ? "the gradients of γ, β are used"
+            : null;
+        if (refusal is not null)
+        {
+            notes.Add($"no fold ({refusal})");
+            return [];
+        }
+        var folds = new List<LinearFold>();
+        var refused = new List<string>();
+        foreach (OnnxNode reader in readers)
+        {
+            if (LinearFold.Plan(context, phases, affine, reader, dY, out string reason) is { } fold)
+            {
+                folds.Add(fold);
+            }
+            else
+            {
+                refused.Add($"{reader.Label}: {reason}");
+            }
+        }
+        if (refused.Count > 0)
+        {
+            notes.Add($"not folded: {string.Join("; ", refused)}");
+        }
+        return folds;
     }
 
     protected abstract string ForwardOp { get; }
@@ -166,35 +243,6 @@ public abstract class MsNormRule : RewriteRule
 
     private IEnumerable<string> AffineParameters(OnnxNode forward) =>
         IsLayerNorm ? new[] { forward.Input(1), forward.Input(2) }.OfType<string>() : new[] { forward.Input(1) }.OfType<string>();
-
-    private static IEnumerable<NodeProto> Affine(OnnxGraph graph, string z, string scale, string? bias, string output, string name)
-    {
-        if (bias is null)
-        {
-            yield return GraphEdits.Node("Mul", "", graph.UniqueName($"{name}/Mul"), [z, scale], [output]);
-            yield break;
-        }
-        string scaled = graph.UniqueName($"{output}_scaled");
-        yield return GraphEdits.Node("Mul", "", graph.UniqueName($"{name}/Mul"), [z, scale], [scaled]);
-        yield return GraphEdits.Node("Add", "", graph.UniqueName($"{name}/Add"), [scaled, bias], [output]);
-    }
-
-    /// <summary>ReduceSum over the row axes, keepdims 0: axes as an input from opset 13, else an attribute.</summary>
-    private static NodeProto RowSum(RewriteContext context, string input, long[] rows, string output, string name)
-    {
-        OnnxGraph graph = context.Graph;
-        if (context.OnnxOpset >= 13)
-        {
-            string axes = graph.UniqueName($"{name}/axes");
-            graph.AddInitializer(TensorData.CreateInt64(axes, [rows.Length], rows));
-            return GraphEdits.Node("ReduceSum", "", graph.UniqueName(name), [input, axes], [output], GraphEdits.Attr("keepdims", 0L));
-        }
-        var node = GraphEdits.Node("ReduceSum", "", graph.UniqueName(name), [input], [output], GraphEdits.Attr("keepdims", 0L));
-        var attribute = new AttributeProto { Name = "axes", Type = AttributeProto.Types.AttributeType.Ints };
-        attribute.Ints.AddRange(rows);
-        node.Attribute.Add(attribute);
-        return node;
-    }
 
     private OnnxNode? Forward(PatternMatch match, RewriteContext context)
     {
