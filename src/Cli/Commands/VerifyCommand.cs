@@ -28,7 +28,7 @@ internal static class VerifyCommand
         var original = CommonOptions.ModelArgument("ORIGINAL", "The model before rewriting.");
         var rewritten = CommonOptions.ModelArgument("REWRITTEN", "The rewritten model.");
         var seed = new Option<int>("--seed") { Description = "Seed of the random inputs.", DefaultValueFactory = _ => 1 };
-        var intBound = new Option<int>("--int-bound") { Description = "Integer inputs are drawn from [0, N) (token ids, labels).", DefaultValueFactory = _ => 2 };
+        var intBound = new Option<int>("--int-bound") { Description = "Integer inputs are drawn from [0, N) (token ids, labels); inputs named *mask* are all 1.", DefaultValueFactory = _ => 2 };
         var command = new Command("verify", "Compare a rewritten model's forward outputs and gradients with the original's on ONNX Runtime.");
         command.Arguments.Add(original);
         command.Arguments.Add(rewritten);
@@ -170,13 +170,17 @@ internal static class VerifyCommand
             int[] shape = dimsOfInput.Select(d => (int)d).ToArray();
             int count = (int)elements;
             double Uniform() => random.NextDouble() * 2 - 1;
+            // Masks attend everywhere: a random 0/1 attention mask can leave a row with one key or
+            // none, which saturates softmax and zeroes every query/key gradient, hiding differences.
+            bool isMask = input.Name.Contains("mask", StringComparison.OrdinalIgnoreCase);
+            int NextInteger() => isMask ? 1 : random.Next(intBound);
             NamedOnnxValue value = (TensorProto.Types.DataType)tensorType.ElemType switch
             {
                 TensorProto.Types.DataType.Float => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<float>(Enumerable.Range(0, count).Select(_ => (float)Uniform()).ToArray(), shape)),
                 TensorProto.Types.DataType.Double => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<double>(Enumerable.Range(0, count).Select(_ => Uniform()).ToArray(), shape)),
                 TensorProto.Types.DataType.Float16 => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<Float16>(Enumerable.Range(0, count).Select(_ => (Float16)(float)Uniform()).ToArray(), shape)),
-                TensorProto.Types.DataType.Int64 => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<long>(Enumerable.Range(0, count).Select(_ => (long)random.Next(intBound)).ToArray(), shape)),
-                TensorProto.Types.DataType.Int32 => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<int>(Enumerable.Range(0, count).Select(_ => random.Next(intBound)).ToArray(), shape)),
+                TensorProto.Types.DataType.Int64 => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<long>(Enumerable.Range(0, count).Select(_ => (long)NextInteger()).ToArray(), shape)),
+                TensorProto.Types.DataType.Int32 => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<int>(Enumerable.Range(0, count).Select(_ => NextInteger()).ToArray(), shape)),
                 TensorProto.Types.DataType.Bool => NamedOnnxValue.CreateFromTensor(input.Name, new DenseTensor<bool>(Enumerable.Repeat(true, count).ToArray(), shape)),
                 _ => throw new UnsupportedModelException("<verify>", $"input '{input.Name}' has element type {ElementTypes.Name(tensorType.ElemType)}, which verify cannot draw"),
             };
