@@ -34,17 +34,20 @@ public sealed class BfcArenaReplay
 
     /// <summary>
     /// Replays <paramref name="runs"/> identical runs of <paramref name="timeline"/> on one arena: the
-    /// MaxInUse over all of them, and for each step of the last run the bytes in use while it runs.
+    /// MaxInUse over all of them, and for each step of the run that reached it the bytes in use while
+    /// it runs (so the curve's highest point is the MaxInUse reported beside it).
     /// </summary>
     public static ArenaReplay Replay(ArenaTimeline timeline, int runs = 2)
     {
         ArgumentNullException.ThrowIfNull(timeline);
         var arena = new BfcArenaReplay();
-        var stepBytes = new long[timeline.Order.Count];
+        long[] peakRunBytes = new long[timeline.Order.Count];
         var byStart = timeline.Lives.ToLookup(l => l.AllocatedAt);
         var byEnd = timeline.Lives.Where(l => l.ReleasedAfter.HasValue).ToLookup(l => l.ReleasedAfter!.Value);
         for (int run = 0; run < runs; run++)
         {
+            long maxBefore = arena.MaxInUse;
+            var stepBytes = new long[timeline.Order.Count];
             var held = new Dictionary<BufferLife, long>(ReferenceEqualityComparer.Instance);
             for (int step = 0; step < timeline.Order.Count; step++)
             {
@@ -53,8 +56,9 @@ public sealed class BfcArenaReplay
                 foreach (BufferLife life in byEnd[step]) arena.Free(held.Remove(life, out long p) ? p : throw new InvalidOperationException("released twice"));
             }
             foreach (long ptr in held.Values) arena.Free(ptr);
+            if (run == 0 || arena.MaxInUse > maxBefore) peakRunBytes = stepBytes;
         }
-        return new ArenaReplay(arena.MaxInUse, stepBytes);
+        return new ArenaReplay(arena.MaxInUse, peakRunBytes);
     }
 
     /// <summary>Allocates <paramref name="bytes"/> and returns the chunk's address (-1 for zero bytes, as the arena returns null).</summary>
