@@ -21,12 +21,13 @@ inline std::atomic<bool>& PortableCpuKernelsForced() {
   return forced;
 }
 
-// AVX-512 F/DQ/VL/BW (x86-64-v4 level), checked once.
+// AVX-512 F/DQ/VL/BW with FMA, AVX2 and BMI2 (all part of the x86-64-v4 level), checked once.
 inline bool CpuHasAvx512() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+                          __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("bmi2");
   return has;
 #else
   return false;

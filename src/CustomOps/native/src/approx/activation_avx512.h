@@ -25,60 +25,61 @@
 // uninitialized" once they are inlined into -O3 code (GCC bug 105593, fixed in GCC 13).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "activation_math.h"
+#include "two_bit_tables.h"
 
-#define ONNXMEMOPT_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma,avx2")))
+#define ONNXMEMOPT_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma,avx2,bmi2")))
 #define ONNXMEMOPT_AVX512_INLINE inline __attribute__((always_inline)) ONNXMEMOPT_AVX512
 
 namespace onnxmemopt::approx::avx512 {
 
 // Table slot of the interval holding a: bits 50-53 of t = a + 1 in [1, 16), i.e. the low two
 // bits of the biased exponent (1023..1026 -> 3, 0, 1, 2) and the top two mantissa bits.
-// kLogNormalTail[k][slot]: coefficient of v^k, v = (position in the interval) - 1/8 in [-1/8, 1/8).
-alignas(64) inline constexpr double kLogNormalTail[7][16] = {
-    {-2.247625677214318, -3.217397995800274, -4.404315381153271, -5.815911432945222, -8.366065308344092,
-     -12.59241973571308, -17.77937635262526, -23.938149495161838, -35.01343715991455, -53.23128515051247,
-     -75.4106730015688, -101.56303440744996, -0.7979261427530241, -1.0389380477494337, -1.3243133737528388,
-     -1.6565979035822067},
-    {-3.457633254392252, -4.3074954932591885, -5.192805077485656, -6.10354701659776, -15.005565067374965,
-     -18.81727938277772, -22.685641257073165, -26.589205445421534, -64.97094492581141, -80.78474587924813,
-     -96.65771340447216, -112.56574105838581, -0.8791278957361471, -1.0509421152832883, -1.2337549705098507,
-     -1.4259622804901415},
-    {-1.655572293802004, -1.739141598993153, -1.7988008617157003, -1.8418887959129526, -7.544535957312972,
-     -7.689487204241265, -7.777105776546082, -7.833252309715323, -31.541603710195428, -31.69774790501321,
-     -31.786536755971138, -31.84153069040285, -0.3314874350656971, -0.3551880182387772, -0.3755272353568684,
-     -0.39282571498404345},
-    {-0.13150893543009604, -0.0935675178102754, -0.06714343054215256, -0.04887572116125832, -0.25067142423786154,
-     -0.1471493355356375, -0.09193463803613859, -0.06056843696087887, -0.2808925175767359, -0.1524356382803006,
-     -0.09118618253931243, -0.05861487615369392, -0.03394661890794268, -0.0292991847815711, -0.025011731820159026,
-     -0.02120189121641822},
-    {0.04491352368386138, 0.03157399226610255, 0.021843966243619187, 0.01512081053892376, 0.14202055731553057,
-     0.07358218292706452, 0.04066162884152814, 0.023851349695972957, 0.1886264825630138, 0.08496471631128713,
-     0.04326582913617899, 0.02415814780503232, 0.004759059834878844, 0.004496090084045241, 0.004059883710932902,
-     0.00355497274403983},
-    {-0.012049567579783746, -0.0091983949339178, -0.00647488647841535, -0.004412093316170824, -0.07885026346088717,
-     -0.0370204826880286, -0.018382597767518074, -0.00969933612900757, -0.1334586006798762, -0.05012351247867858,
-     -0.021780361605354227, -0.01057915231555857, -0.00010383810686384808, -0.0002952671368517465,
-     -0.00038701523079774614, -0.0004109063751703308},
-    {0.0016182750197555917, 0.001975922860660553, 0.0016089513969551705, 0.0011488930843103335, 0.04080633189401215,
-     0.017987771092763116, 0.008190745692985118, 0.0039385168130312365, 0.09447232029143333, 0.029963372227917895,
-     0.011195721275688932, 0.004753758742520149, -0.00016762881820537792, -9.075415463550363e-05,
-     -3.50981305404482e-05, 2.9074280974475895e-07},
+// kLog2NormalTail[k][slot]: coefficient of v^k, v = (position in the interval) - 1/8 in [-1/8, 1/8).
+// Fit error max abs error 7.81e-10 (relative error of Phi: 5.41e-10).
+inline constexpr int kTailDegree = 6;
+alignas(64) inline constexpr double kLog2NormalTail[kTailDegree + 1][16] = {
+    {-3.242638418291795, -4.641724133107145, -6.35408395890081, -8.390586582559497, -12.06968093210122,
+     -18.16702150550557, -25.65021809403097, -34.53544956472863, -50.513712155086075, -76.79651110679066,
+     -108.79460396946254, -146.52448607726322, -1.1511640891454469, -1.498870769278969, -1.910580336896153,
+     -2.3899655802451027},
+    {-4.98831034932447, -6.21440238677659, -7.491634133591585, -8.805557012678216, -21.648454308438527,
+     -27.147595648555548, -32.728462140965526, -38.36011483728747, -93.73326004633807, -116.5477522594664,
+     -139.44760379229868, -162.39803639892438, -1.2683134554856892, -1.5161889779805575, -1.779932177626671,
+     -2.057228710557844},
+    {-2.3884859381013173, -2.509050960271124, -2.595121082744035, -2.6572838317325607, -10.884464611423892,
+     -11.093585056538014, -11.219991936291944, -11.300994261258314, -45.504915254383874, -45.73018370991108,
+     -45.85827894487432, -45.93761842135792, -0.4782352786862835, -0.5124279924962626, -0.5417712801680966,
+     -0.5667277109411408},
+    {-0.18972728897758645, -0.13498939393317408, -0.09686749427143607, -0.07051276053921915, -0.36164242064053637,
+     -0.21229161664737034, -0.13263364638065903, -0.08738178363785574, -0.40524224213077287, -0.21991813940173352,
+     -0.13155385334706185, -0.08456339114925499, -0.04897461875343642, -0.042269788586462013, -0.03608430146098811,
+     -0.03058786331539384},
+    {0.06479651788755582, 0.04555164206337263, 0.03151418177301532, 0.021814718378726883, 0.20489235374340273,
+     0.10615665040666054, 0.058662330284140286, 0.03441022392488867, 0.2721304909739885, 0.12257817487283157,
+     0.06241939713471465, 0.03485284003538273, 0.006865872023073558, 0.0064864868676421114, 0.00585717409634878,
+     0.005128741548321693},
+    {-0.017383851392210437, -0.013270478755301374, -0.00934128661272883, -0.0063653051471789885,
+     -0.11375688406781015, -0.053409266785334586, -0.026520482637854857, -0.013993184133234375, -0.1925400613648378,
+     -0.07231294288492567, -0.031422419676812925, -0.015262490582465343, -0.00014980672182777187,
+     -0.0004259804340734976, -0.000558344954220406, -0.0005928125897278961},
+    {0.0023346773457958814, 0.002850654112254114, 0.0023212262014185945, 0.0016575023552461439, 0.058871092660360475,
+     0.025950868152175198, 0.011816748192452266, 0.005682078674617969, 0.13629474798572466, 0.043228008521527236,
+     0.01615201156361148, 0.006858224163416373, -0.0002418372647349763, -0.0001309305688327112,
+     -5.063589887517809e-05, 4.194532097928871e-07},
 };
 
 // 2^(j/16), j = 0..15.
-alignas(64) inline constexpr double kExp2Sixteenths[16] = {
-    1.0, 1.0442737824274138, 1.0905077326652577, 1.1387886347566916, 1.189207115002721, 1.241857812073484,
-    1.2968395546510096, 1.3542555469368927, 1.4142135623730951, 1.4768261459394993, 1.5422108254079407,
-    1.6104903319492543, 1.681792830507429, 1.7562521603732995, 1.8340080864093424, 1.9152065613971474};
+alignas(64) inline constexpr double kExp2Sixteenths[16] = {1.0, 1.0442737824274138, 1.0905077326652577, 1.1387886347566916, 1.189207115002721, 1.241857812073484, 1.2968395546510096, 1.3542555469368927, 1.4142135623730951, 1.4768261459394993, 1.5422108254079407, 1.6104903319492543, 1.681792830507429, 1.7562521603732995, 1.8340080864093424, 1.9152065613971474};
 
-// e^r on |r| <= ln2/32, degree 3 (Chebyshev fit, max error 1.2e-9), constant term first.
-inline constexpr double kExpSmall[4] = {0.9999999988534117, 0.9999999997706833, 0.5000195499507185,
-                                        0.1666705766415226};
+// 2^d on |d| <= 1/32, degree 3 (max error 1.2e-9), constant term first.
+inline constexpr double kExp2Small[4] = {0.9999999988534117, 0.6931471804009951, 0.24023589979184537, 0.05550541078283726};
 
 // Inputs with a = |x| above this are saturated (GELU gives x or -0 in float, see
 // kGeluSaturation); it keeps t = a + 1 below 16, inside the table.
@@ -89,21 +90,19 @@ ONNXMEMOPT_AVX512_INLINE __m512d Lookup16(const double* table, __m512i index) {
   return _mm512_permutex2var_pd(_mm512_load_pd(table), index, _mm512_load_pd(table + 8));
 }
 
-// e^z for z in [-1000, 0] (results down to 2^-1443 are produced with the right exponent by
-// vscalefpd, so subnormal doubles come out right too): relative error about 1.3e-9.
-ONNXMEMOPT_AVX512_INLINE __m512d ExpNonPositive(__m512d z) {
-  // Adding 1.5 * 2^48 rounds z / ln2 to a multiple of 1/16: the sum holds n = round(16 z / ln2)
-  // in its low mantissa bits, and subtracting it again gives n / 16 exactly.
+// 2^w for w in [-1074, 0] (vscalefpd gives subnormal and zero results the right exponent):
+// relative error about 1.2e-9. w = n/16 + d with |d| <= 1/32, 2^(n/16) = 2^(j/16) 2^floor(n/16).
+ONNXMEMOPT_AVX512_INLINE __m512d Exp2NonPositive(__m512d w) {
+  // Adding 1.5 * 2^48 rounds w to a multiple of 1/16 (its ulp there): the sum holds n in its low
+  // mantissa bits, and subtracting the constant again gives n / 16 exactly; d is exact too.
   constexpr double kShift = 0x1.8p48;
-  const __m512d shifted = _mm512_fmadd_pd(z, _mm512_set1_pd(1.4426950408889634), _mm512_set1_pd(kShift));
+  const __m512d shifted = _mm512_add_pd(w, _mm512_set1_pd(kShift));
   const __m512d n16 = _mm512_sub_pd(shifted, _mm512_set1_pd(kShift));
-  // ln2 as one double: |n / 16| <= 1443, so n / 16 * (its rounding error) stays below 1e-13.
-  const __m512d r = _mm512_fnmadd_pd(n16, _mm512_set1_pd(0.6931471805599453), z);
-  __m512d p = _mm512_fmadd_pd(_mm512_set1_pd(kExpSmall[3]), r, _mm512_set1_pd(kExpSmall[2]));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(kExpSmall[1]));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(kExpSmall[0]));
-  // 2^(n/16) = 2^(j/16) 2^floor(n/16) with j = n mod 16, the low 4 bits of `shifted`; vscalefpd
-  // applies 2^floor of its second operand.
+  const __m512d d = _mm512_sub_pd(w, n16);
+  __m512d p = _mm512_fmadd_pd(_mm512_set1_pd(kExp2Small[3]), d, _mm512_set1_pd(kExp2Small[2]));
+  p = _mm512_fmadd_pd(p, d, _mm512_set1_pd(kExp2Small[1]));
+  p = _mm512_fmadd_pd(p, d, _mm512_set1_pd(kExp2Small[0]));
+  // j = n mod 16 is in the low 4 bits of `shifted`; vscalefpd applies 2^floor(n16).
   const __m512d fraction = Lookup16(kExp2Sixteenths, _mm512_castpd_si512(shifted));
   return _mm512_scalef_pd(_mm512_mul_pd(p, fraction), n16);
 }
@@ -116,18 +115,22 @@ struct Gelu {
     // without a select. vmaxpd returns its second operand when one is NaN, so NaN stays NaN.
     const __m512d clamped_x = _mm512_max_pd(_mm512_set1_pd(-kGeluClamp), x);
     // Above +kGeluClamp, Phi(-a) < 1e-48: 1 - Phi(-a) rounds to 1, so clamping a alone gives x.
-    const __m512d a = _mm512_min_pd(_mm512_abs_pd(clamped_x), _mm512_set1_pd(kGeluClamp));  // NaN -> clamp
+    // a = min(|x|, kGeluClamp) in one vrangepd (imm 0b1010: smaller magnitude, sign cleared).
+    const __m512d a = _mm512_range_pd(x, _mm512_set1_pd(kGeluClamp), 0x0a);
     const __m512i t = _mm512_castpd_si512(_mm512_add_pd(a, _mm512_set1_pd(1.0)));
     const __m512i slot = _mm512_srli_epi64(t, 50);
     // (t & low 50 bits) | bits of 1.0: the position inside the interval as w in [1, 1.25).
     const __m512i w = _mm512_ternarylogic_epi64(t, _mm512_set1_epi64((int64_t{1} << 50) - 1),
                                                 _mm512_castpd_si512(_mm512_set1_pd(1.0)), 0xea);
     const __m512d v = _mm512_sub_pd(_mm512_castsi512_pd(w), _mm512_set1_pd(1.125));
-    __m512d z = Lookup16(kLogNormalTail[6], slot);
-    for (int k = 5; k >= 0; --k) z = _mm512_fmadd_pd(z, v, Lookup16(kLogNormalTail[k], slot));
-    const __m512d tail = ExpNonPositive(z);  // Phi(-|x|)
-    const __mmask8 negative = _mm512_movepi64_mask(_mm512_castpd_si512(x));
-    const __m512d phi = _mm512_mask_mov_pd(_mm512_sub_pd(_mm512_set1_pd(1.0), tail), negative, tail);
+    __m512d log2_tail = Lookup16(kLog2NormalTail[kTailDegree], slot);
+    for (int k = kTailDegree - 1; k >= 0; --k) {
+      log2_tail = _mm512_fmadd_pd(log2_tail, v, Lookup16(kLog2NormalTail[k], slot));
+    }
+    const __m512d tail = Exp2NonPositive(log2_tail);  // Phi(-|x|)
+    // Phi(x) = Phi(-|x|) for x < 0 (sign bit set), 1 - Phi(-|x|) otherwise.
+    const __mmask8 positive = _knot_mask8(_mm512_movepi64_mask(_mm512_castpd_si512(x)));
+    const __m512d phi = _mm512_mask_sub_pd(tail, positive, _mm512_set1_pd(1.0), tail);
     return _mm512_mul_pd(clamped_x, phi);
   }
 };
@@ -136,10 +139,11 @@ struct Gelu {
 struct Silu {
   double alpha = 1.0;
   ONNXMEMOPT_AVX512_INLINE __m512d operator()(__m512d x) const {
-    const __m512d scaled = _mm512_mul_pd(x, _mm512_set1_pd(alpha));
-    // z = -min(|alpha x|, 200); NaN gives -200 here and NaN again in the last product.
+    // u = e^-|alpha x| = 2^w, w = -min(|alpha x| / ln2, 288); NaN gives -288 here and NaN again in
+    // the last product. alpha / ln2 is rounded once: a relative error of 1e-16 in w, 3e-14 in u.
+    const __m512d scaled = _mm512_mul_pd(x, _mm512_set1_pd(alpha * 1.4426950408889634));
     const __m512d minus_magnitude = _mm512_or_pd(scaled, _mm512_set1_pd(-0.0));
-    const __m512d u = ExpNonPositive(_mm512_max_pd(minus_magnitude, _mm512_set1_pd(-200.0)));
+    const __m512d u = Exp2NonPositive(_mm512_max_pd(minus_magnitude, _mm512_set1_pd(-288.0)));
     const __m512d d = _mm512_add_pd(_mm512_set1_pd(1.0), u);  // in (1, 2]
     const __m512d r0 = _mm512_rcp14_pd(d);
     const __m512d r = _mm512_fmadd_pd(r0, _mm512_fnmadd_pd(d, r0, _mm512_set1_pd(1.0)), r0);
@@ -154,23 +158,42 @@ struct Silu {
 inline Gelu VectorTwin(const GeluActivation&) { return Gelu{}; }
 inline Silu VectorTwin(const SiluActivation& activation) { return Silu{activation.alpha}; }
 
-// y[i] = activation(x[i]) for float32, 8 lanes at a time in double; the tail uses masked loads.
+// 2-bit codes of 16 floats, element k at bits 2k and 2k + 1 (the packed layout of
+// kernel_common.h). code = [x > t0] + [x > t1] + [x > t2] with t0 < t1 < t2: its low bit is the
+// parity of the three tests, its high bit the middle one. NaN fails every test: code 0.
+ONNXMEMOPT_AVX512_INLINE uint32_t SixteenCodes(__m512 x, const FloatThresholds& t, __mmask16 live) {
+  const uint32_t above0 = _mm512_mask_cmp_ps_mask(live, x, _mm512_set1_ps(t.t[0]), _CMP_GT_OQ);
+  const uint32_t above1 = _mm512_mask_cmp_ps_mask(live, x, _mm512_set1_ps(t.t[1]), _CMP_GT_OQ);
+  const uint32_t above2 = _mm512_mask_cmp_ps_mask(live, x, _mm512_set1_ps(t.t[2]), _CMP_GT_OQ);
+  return _pdep_u32(above0 ^ above1 ^ above2, 0x55555555u) | _pdep_u32(above1, 0xAAAAAAAAu);
+}
+
+// y[i] = activation(x[i]) and the codes of x for `count` floats (x and y may be the same
+// buffer): 16 at a time, 8 lanes of double per activation call; the tail uses masked loads and
+// stores, and its unused code slots stay 0.
 template <typename Vector>
-ONNXMEMOPT_AVX512_INLINE void Apply(const float* x, float* y, int64_t count, const Vector& activation) {
+ONNXMEMOPT_AVX512_INLINE void ForwardFloats(const float* x, float* y, uint8_t* codes, int64_t count,
+                                            const Vector& activation, const FloatThresholds& t) {
   int64_t i = 0;
   for (; i + 16 <= count; i += 16) {
-    const __m512d lo = activation(_mm512_cvtps_pd(_mm256_loadu_ps(x + i)));
-    const __m512d hi = activation(_mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8)));
-    _mm256_storeu_ps(y + i, _mm512_cvtpd_ps(lo));
-    _mm256_storeu_ps(y + i + 8, _mm512_cvtpd_ps(hi));
-  }
-  for (; i + 8 <= count; i += 8) {
-    _mm256_storeu_ps(y + i, _mm512_cvtpd_ps(activation(_mm512_cvtps_pd(_mm256_loadu_ps(x + i)))));
+    const __m512 in = _mm512_loadu_ps(x + i);
+    const uint32_t packed = SixteenCodes(in, t, 0xffff);
+    const __m512d low = activation(_mm512_cvtps_pd(_mm512_castps512_ps256(in)));
+    const __m512d high = activation(_mm512_cvtps_pd(_mm512_extractf32x8_ps(in, 1)));
+    std::memcpy(codes + i / 4, &packed, sizeof packed);
+    _mm256_storeu_ps(y + i, _mm512_cvtpd_ps(low));
+    _mm256_storeu_ps(y + i + 8, _mm512_cvtpd_ps(high));
   }
   if (i < count) {
-    const __mmask8 live = static_cast<__mmask8>((1u << (count - i)) - 1u);
-    const __m256 in = _mm256_maskz_loadu_ps(live, x + i);
-    _mm256_mask_storeu_ps(y + i, live, _mm512_cvtpd_ps(activation(_mm512_cvtps_pd(in))));
+    const int64_t rest = count - i;
+    const __mmask16 live = static_cast<__mmask16>((1u << rest) - 1u);
+    const __m512 in = _mm512_maskz_loadu_ps(live, x + i);
+    const uint32_t packed = SixteenCodes(in, t, live);
+    const __m512d low = activation(_mm512_cvtps_pd(_mm512_castps512_ps256(in)));
+    const __m512d high = activation(_mm512_cvtps_pd(_mm512_extractf32x8_ps(in, 1)));
+    std::memcpy(codes + i / 4, &packed, static_cast<size_t>((rest + 3) / 4));
+    _mm256_mask_storeu_ps(y + i, static_cast<__mmask8>(live), _mm512_cvtpd_ps(low));
+    _mm256_mask_storeu_ps(y + i + 8, static_cast<__mmask8>(live >> 8), _mm512_cvtpd_ps(high));
   }
 }
 

@@ -61,20 +61,20 @@ ONNXMEMOPT_HOT_LOOP void ForwardBlock(const typename Elem::Storage* x, typename 
 }
 
 #ifdef ONNXMEMOPT_HAVE_AVX512_KERNELS
-// The same with the activation's AVX-512 twin (activation_avx512.h). 16-bit types go through a
-// float buffer in L1, converted by the same Load/Store as the portable path.
+// The same with the activation's AVX-512 twin (activation_avx512.h), codes packed in the same
+// pass. 16-bit types go through a float buffer in L1, converted by the same Load/Store as the
+// portable path.
 template <typename Elem, typename Vector>
 ONNXMEMOPT_AVX512 void ForwardBlockAvx512(const typename Elem::Storage* x, typename Elem::Storage* y, uint8_t* codes,
                                           int64_t count, Vector activation, FloatThresholds t) {
   if constexpr (std::is_same_v<Elem, Fp32>) {
-    avx512::Apply(x, y, count, activation);
+    avx512::ForwardFloats(x, y, codes, count, activation, t);
   } else {
     float staged[kBlock];
     for (int64_t i = 0; i < count; ++i) staged[i] = Elem::Load(x[i]);
-    avx512::Apply(staged, staged, count, activation);
+    avx512::ForwardFloats(staged, staged, codes, count, activation, t);
     for (int64_t i = 0; i < count; ++i) y[i] = Elem::Store(staged[i]);
   }
-  PackCodes<Elem>(x, codes, count, t);
 }
 #endif
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Fits the tables of the AVX-512 forward activations (src/CustomOps/native/src/approx/activation_avx512.h).
+
+Prints C++ initialisers for
+- kLog2NormalTail[k][slot]: log2 Phi(-a) on 16 intervals of a in [0, 15], one polynomial of degree
+  DEGREE per interval in v = (position inside the interval) - 1/8; the interval of a is chosen by
+  bits 50-53 of the double t = a + 1 (low two bits of the biased exponent, top two mantissa bits),
+- kExp2Small: 2^d on |d| <= 1/32, degree 3,
+- kExp2Sixteenths: 2^(j/16), j = 0..15,
+and the largest error of each fit. Chebyshev fits (mpmath.chebyfit): near-minimax, errors as
+mpmath estimates them. Needs mpmath (pip install mpmath); takes about a second.
+
+usage: python3 scripts/fit_activation_tables.py [DEGREE]   (default 5)
+"""
+import sys
+
+import mpmath as mp
+
+mp.mp.dps = 40
+
+
+def slot(exponent, quarter):
+    # Biased exponents 1023..1026 of t in [1, 16) have low bits 3, 0, 1, 2.
+    return ((exponent + 3) & 3) * 4 + quarter
+
+
+def log2_normal_tail(exponent, quarter):
+    def f(v):
+        a = mp.mpf(2) ** exponent * (mp.mpf(9) / 8 + mp.mpf(quarter) / 4 + v) - 1
+        return mp.log(mp.ncdf(-a), 2)
+    return f
+
+
+def main():
+    degree = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    coefficients = [[0.0] * 16 for _ in range(degree + 1)]
+    worst = mp.mpf(0)
+    for exponent in range(4):
+        for quarter in range(4):
+            fit, error = mp.chebyfit(log2_normal_tail(exponent, quarter), [-mp.mpf(1) / 8, mp.mpf(1) / 8],
+                                     degree + 1, error=True)
+            worst = max(worst, error)
+            for k in range(degree + 1):
+                coefficients[k][slot(exponent, quarter)] = float(fit[degree - k])  # fit: highest power first
+    print(f"// log2 Phi(-a), degree {degree}: max abs error {mp.nstr(worst, 3)} "
+          f"(relative error of Phi: {mp.nstr(worst * mp.ln2, 3)})")
+    print("kLog2NormalTail = {")
+    for row in coefficients:
+        print("    {" + ", ".join(repr(c) for c in row) + "},")
+    print("};")
+    fit, error = mp.chebyfit(lambda d: mp.mpf(2) ** d, [-mp.mpf(1) / 32, mp.mpf(1) / 32], 4, error=True)
+    print(f"// 2^d on |d| <= 1/32, degree 3: max error {mp.nstr(error, 3)}")
+    print("kExp2Small = {" + ", ".join(repr(float(c)) for c in reversed(fit)) + "};")
+    print("kExp2Sixteenths = {" + ", ".join(repr(float(mp.mpf(2) ** (mp.mpf(j) / 16))) for j in range(16)) + "};")
+
+
+if __name__ == "__main__":
+    main()
