@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Fits the tables of the AVX-512 forward activations (src/CustomOps/native/src/approx/activation_avx512.h).
+"""Fits the polynomials of the CPU forward activations (src/CustomOps/native/src/approx/).
 
-Prints C++ initialisers for
+Portable code (activation_math.h):
+- the normal tail Phi(-a) = s 2^(-a^2 / (2 ln 2) + P(s)), s = 4 / (4 + a): P of degree 11 on
+  s in [4/19, 1] (a in [0, 15]),
+- 2^d on |d| <= 1/2, degree 6.
+AVX-512 code (activation_avx512.h):
 - kLog2NormalTail[k][slot]: log2 Phi(-a) on 16 intervals of a in [0, 15], one polynomial of degree
   DEGREE per interval in v = (position inside the interval) - 1/8; the interval of a is chosen by
   bits 50-53 of the double t = a + 1 (low two bits of the biased exponent, top two mantissa bits),
@@ -52,6 +56,16 @@ def main():
     print(f"// 2^d on |d| <= 1/32, degree 3: max error {mp.nstr(error, 3)}")
     print("kExp2Small = {" + ", ".join(repr(float(c)) for c in reversed(fit)) + "};")
     print("kExp2Sixteenths = {" + ", ".join(repr(float(mp.mpf(2) ** (mp.mpf(j) / 16))) for j in range(16)) + "};")
+
+    def log2_scaled_tail(s):
+        a = 4 / s - 4
+        return mp.log(mp.ncdf(-a) * mp.exp(a * a / 2) / s, 2)
+    fit, error = mp.chebyfit(log2_scaled_tail, [mp.mpf(4) / 19, 1], 12, error=True)
+    print(f"// portable P(s), degree 11: max abs error {mp.nstr(error, 3)} (relative error of Phi: {mp.nstr(error * mp.ln2, 3)})")
+    print("P (highest power first) = {" + ", ".join(repr(float(c)) for c in fit) + "};")
+    fit, error = mp.chebyfit(lambda d: mp.mpf(2) ** d, [-mp.mpf(1) / 2, mp.mpf(1) / 2], 7, error=True)
+    print(f"// portable 2^d on |d| <= 1/2, degree 6: max error {mp.nstr(error, 3)}")
+    print("Exp2 (highest power first) = {" + ", ".join(repr(float(c)) for c in fit) + "};")
 
 
 if __name__ == "__main__":
