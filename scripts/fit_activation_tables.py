@@ -11,8 +11,9 @@ AVX-512 code (activation_avx512.h):
   bits 50-53 of the double t = a + 1 (low two bits of the biased exponent, top two mantissa bits),
 - kExp2Small: 2^d on |d| <= 1/32, degree 3,
 - kExp2Sixteenths: 2^(j/16), j = 0..15,
-and the largest error of each fit. Chebyshev fits (mpmath.chebyfit): near-minimax, errors as
-mpmath estimates them. Needs mpmath (pip install mpmath); takes about a second.
+and the largest error of each fit. The per-interval tail fits are minimax (Remez exchange on a
+grid of 800 points per interval); the others are Chebyshev fits (mpmath.chebyfit, near-minimax,
+errors as mpmath estimates them). Needs mpmath (pip install mpmath); takes a few seconds.
 
 usage: python3 scripts/fit_activation_tables.py [DEGREE]   (default 5)
 """
@@ -20,7 +21,7 @@ import sys
 
 import mpmath as mp
 
-mp.mp.dps = 40
+mp.mp.dps = 30
 
 
 def slot(exponent, quarter):
@@ -35,17 +36,53 @@ def log2_normal_tail(exponent, quarter):
     return f
 
 
+def remez(f, lo, hi, degree, iterations=8, grid=800):
+    """Minimax polynomial of f on [lo, hi]: coefficients, lowest power first, and the max error on the grid."""
+    reference = [(lo + hi) / 2 - (hi - lo) / 2 * mp.cos(mp.pi * i / (degree + 1)) for i in range(degree + 2)]
+    points = [lo + (hi - lo) * i / grid for i in range(grid + 1)]
+    values = [f(x) for x in points]
+    best = None
+    for _ in range(iterations):
+        # p(x_i) + (-1)^i E = f(x_i) on the reference points.
+        system = mp.matrix(degree + 2, degree + 2)
+        rhs = mp.matrix(degree + 2, 1)
+        for i, x in enumerate(reference):
+            for k in range(degree + 1):
+                system[i, k] = x ** k
+            system[i, degree + 1] = (-1) ** i
+            rhs[i] = f(x)
+        solution = mp.lu_solve(system, rhs)
+        coefficients = [solution[k] for k in range(degree + 1)]
+        errors = [values[i] - mp.polyval(coefficients[::-1], points[i]) for i in range(len(points))]
+        best = (coefficients, max(abs(e) for e in errors))
+        # New reference: the local extrema of the error, alternating in sign.
+        extrema = [0] + [i for i in range(1, grid) if abs(errors[i]) >= abs(errors[i - 1]) and
+                         abs(errors[i]) >= abs(errors[i + 1])] + [grid]
+        alternating = []
+        for i in extrema:
+            if alternating and mp.sign(errors[i]) == mp.sign(errors[alternating[-1]]):
+                if abs(errors[i]) > abs(errors[alternating[-1]]):
+                    alternating[-1] = i
+            else:
+                alternating.append(i)
+        while len(alternating) > degree + 2:
+            alternating.pop(0 if abs(errors[alternating[0]]) < abs(errors[alternating[-1]]) else -1)
+        if len(alternating) < degree + 2:
+            break
+        reference = [points[i] for i in alternating]
+    return best
+
+
 def main():
     degree = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     coefficients = [[0.0] * 16 for _ in range(degree + 1)]
     worst = mp.mpf(0)
     for exponent in range(4):
         for quarter in range(4):
-            fit, error = mp.chebyfit(log2_normal_tail(exponent, quarter), [-mp.mpf(1) / 8, mp.mpf(1) / 8],
-                                     degree + 1, error=True)
+            fit, error = remez(log2_normal_tail(exponent, quarter), -mp.mpf(1) / 8, mp.mpf(1) / 8, degree)
             worst = max(worst, error)
             for k in range(degree + 1):
-                coefficients[k][slot(exponent, quarter)] = float(fit[degree - k])  # fit: highest power first
+                coefficients[k][slot(exponent, quarter)] = float(fit[k])
     print(f"// log2 Phi(-a), degree {degree}: max abs error {mp.nstr(worst, 3)} "
           f"(relative error of Phi: {mp.nstr(worst * mp.ln2, 3)})")
     print("kLog2NormalTail = {")

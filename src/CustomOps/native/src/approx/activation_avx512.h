@@ -1,21 +1,26 @@
-// AVX-512 twins of the forward activations in activation_math.h, for CPUs with AVX-512 F/DQ/VL
-// (x86-64-v4). Same accuracy contract (float32 results within 1 ulp), about half the
-// double-precision work, by two table tricks a compiler cannot find on its own: 16-entry tables
-// read with one in-register permute (vpermt2pd) instead of a memory gather.
+// AVX-512 twins of the forward activations in activation_math.h, for CPUs with AVX-512 F/DQ/VL/BW
+// (x86-64-v4). Same accuracy contract (float32 results within 1 ulp) with about half the
+// double-precision work, through 16-entry tables read by one in-register permute (vpermt2pd),
+// which a compiler cannot derive from the portable loop (it would gather from memory).
 //
-// - GELU: Phi(-a) = exp(z(a)) with z = log Phi(-a) approximated piecewise on a in [0, 15]: 16
-//   intervals chosen from the exponent and top two mantissa bits of t = a + 1 (a in [0, 1] in
-//   quarters, [1, 3] in halves, [3, 7] in units, [7, 15] in twos), a degree-6 polynomial on each.
-//   The position inside the interval comes from the remaining mantissa bits, so the polynomial
-//   variable is centred and small without a division (the portable code needs 4 / (4 + a)).
-// - exp: z = n ln2/16 + r, |r| <= ln2/32, a degree-3 polynomial, 2^(j/16) from a 16-entry table
-//   and 2^floor(n/16) applied by vscalefpd.
-// - SiLU: the same exp, and 1 / (1 + u) from vrcp14pd plus one Newton step (relative error 2^-28).
+// - GELU: Phi(-a) = 2^w(a) with w = log2 Phi(-a) approximated piecewise on a in [0, 15]: 16
+//   intervals chosen by the exponent and top two mantissa bits of t = a + 1 (a in [0, 1] in
+//   quarters, [1, 3] in halves, [3, 7] in units, [7, 15] in twos), a degree-5 polynomial on each
+//   with per-interval coefficients. The position inside the interval comes from the remaining
+//   mantissa bits, so the variable is centred and small without the division 4 / (4 + a) of the
+//   portable code.
+// - 2^w: w = n/16 + d with |d| <= 1/32, a degree-3 polynomial, 2^(j/16) from a 16-entry table,
+//   2^floor(n/16) applied by vscalefpd.
+// - SiLU: the same 2^w, and 1 / (1 + u) from vrcp14pd plus one Newton step (error 2^-28).
+// - Codes: three vcmpps masks per 16 inputs, interleaved into the packed layout by pdep, in the
+//   same pass.
 //
-// Error budget (float32 tolerates a relative error below 2^-24 = 6e-8 before the final rounding
-// and still lands within 1 ulp of the correctly rounded value): the z fit <= 5.5e-10 absolute,
-// the exp polynomial 1.2e-9, the reciprocal 3.7e-9; everything else is a few double roundings.
-// The tables come from scripts/fit_activation_tables.py (mpmath Chebyshev fits).
+// Error budget: float32 tolerates a relative error below 2^-24 = 6e-8 before the final rounding
+// and still lands within 1 ulp of the correctly rounded value. Here: the w fit 1.13e-8 (relative
+// error of Phi; worst on a in [7, 9], degree 6 would give 5.4e-10 for about 5 % more time),
+// 2^d 1.2e-9, the reciprocal 3.7e-9, plus a few double roundings. Measured against long double
+// over 36 million inputs: 1.25e-8 (GELU, 0.21 of the smallest relative float ulp 2^-24),
+// 3.5e-9 (SiLU). The tables come from scripts/fit_activation_tables.py (mpmath).
 #pragma once
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -42,37 +47,33 @@ namespace onnxmemopt::approx::avx512 {
 // Table slot of the interval holding a: bits 50-53 of t = a + 1 in [1, 16), i.e. the low two
 // bits of the biased exponent (1023..1026 -> 3, 0, 1, 2) and the top two mantissa bits.
 // kLog2NormalTail[k][slot]: coefficient of v^k, v = (position in the interval) - 1/8 in [-1/8, 1/8).
-// Fit error max abs error 7.81e-10 (relative error of Phi: 5.41e-10).
-inline constexpr int kTailDegree = 6;
+// Minimax fits (Remez): max abs error 1.6e-8, a relative error of Phi of 1.13e-8.
+inline constexpr int kTailDegree = 5;
 alignas(64) inline constexpr double kLog2NormalTail[kTailDegree + 1][16] = {
-    {-3.242638418291795, -4.641724133107145, -6.35408395890081, -8.390586582559497, -12.06968093210122,
-     -18.16702150550557, -25.65021809403097, -34.53544956472863, -50.513712155086075, -76.79651110679066,
-     -108.79460396946254, -146.52448607726322, -1.1511640891454469, -1.498870769278969, -1.910580336896153,
-     -2.3899655802451027},
-    {-4.98831034932447, -6.21440238677659, -7.491634133591585, -8.805557012678216, -21.648454308438527,
-     -27.147595648555548, -32.728462140965526, -38.36011483728747, -93.73326004633807, -116.5477522594664,
-     -139.44760379229868, -162.39803639892438, -1.2683134554856892, -1.5161889779805575, -1.779932177626671,
-     -2.057228710557844},
-    {-2.3884859381013173, -2.509050960271124, -2.595121082744035, -2.6572838317325607, -10.884464611423892,
-     -11.093585056538014, -11.219991936291944, -11.300994261258314, -45.504915254383874, -45.73018370991108,
-     -45.85827894487432, -45.93761842135792, -0.4782352786862835, -0.5124279924962626, -0.5417712801680966,
-     -0.5667277109411408},
-    {-0.18972728897758645, -0.13498939393317408, -0.09686749427143607, -0.07051276053921915, -0.36164242064053637,
-     -0.21229161664737034, -0.13263364638065903, -0.08738178363785574, -0.40524224213077287, -0.21991813940173352,
-     -0.13155385334706185, -0.08456339114925499, -0.04897461875343642, -0.042269788586462013, -0.03608430146098811,
-     -0.03058786331539384},
-    {0.06479651788755582, 0.04555164206337263, 0.03151418177301532, 0.021814718378726883, 0.20489235374340273,
-     0.10615665040666054, 0.058662330284140286, 0.03441022392488867, 0.2721304909739885, 0.12257817487283157,
-     0.06241939713471465, 0.03485284003538273, 0.006865872023073558, 0.0064864868676421114, 0.00585717409634878,
-     0.005128741548321693},
-    {-0.017383851392210437, -0.013270478755301374, -0.00934128661272883, -0.0063653051471789885,
-     -0.11375688406781015, -0.053409266785334586, -0.026520482637854857, -0.013993184133234375, -0.1925400613648378,
-     -0.07231294288492567, -0.031422419676812925, -0.015262490582465343, -0.00014980672182777187,
-     -0.0004259804340734976, -0.000558344954220406, -0.0005928125897278961},
-    {0.0023346773457958814, 0.002850654112254114, 0.0023212262014185945, 0.0016575023552461439, 0.058871092660360475,
-     0.025950868152175198, 0.011816748192452266, 0.005682078674617969, 0.13629474798572466, 0.043228008521527236,
-     0.01615201156361148, 0.006858224163416373, -0.0002418372647349763, -0.0001309305688327112,
-     -5.063589887517809e-05, 4.194532097928871e-07},
+    {-3.242638418014068, -4.641724132767452, -6.354083958624137, -8.390586582361923, -12.06968092508444,
+     -18.167021502412258, -25.650218092622367, -34.53544956405129, -50.513712138838834, -76.79651110163752,
+     -108.79460396753709, -146.52448607644567, -1.1511640891742698, -1.4988707692945704, -1.9105803369021803,
+     -2.3899655802450717},
+    {-4.988310349046708, -6.214402386817848, -7.491634133706464, -8.8055570127829, -21.648454316640017,
+     -27.14759565213805, -32.728462142499446, -38.36011483796907, -93.73326007532955, -116.54775226728796,
+     -139.4476037948205, -162.3980363998633, -1.268313455464585, -1.5161889779641815, -1.7799321776156485,
+     -2.0572287105568448},
+    {-2.388486258418065, -2.5090513516804327, -2.595121401495015, -2.6572840593484903, -10.884472695499966,
+     -11.093588620197483, -11.21999355903787, -11.300995041565434, -45.50493397156935, -45.73018964636077,
+     -45.85828116300051, -45.93761936318254, -0.47823524547841045, -0.5124279745191117, -0.5417712732187279,
+     -0.5667277109846728},
+    {-0.18972736024779335, -0.1349893834070879, -0.09686746487148135, -0.07051273374263176, -0.36164032114655187,
+     -0.21229069950916074, -0.1326332536570893, -0.08738160913246552, -0.40523482002741873, -0.219916137218359,
+     -0.13155320780497481, -0.08456315077261255, -0.04897462415651331, -0.04226979277968506, -0.03608430428392117,
+     -0.03058786364385985},
+    {0.06485121755486571, 0.045618449949378914, 0.031568584171416524, 0.021853565625924186, 0.20627210558727238,
+     0.10676486494084071, 0.058939283197522466, 0.03454339729415944, 0.2753248972579487, 0.12359133094805534,
+     0.06279795934804709, 0.0350135792565598, 0.006860204181756194, 0.006483418399148033, 0.005855987599438467,
+     0.005128750224725058},
+    {-0.0173801985190595, -0.013271017155564845, -0.009342791772565553, -0.006366677092004625, -0.11386437416346136,
+     -0.05345622363608843, -0.026540589903841262, -0.01400211874546071, -0.19292007886112708, -0.07241545399640877,
+     -0.031455471906655263, -0.015274797898461076, -0.0001495300829059706, -0.00042576573178499977,
+     -0.000558200391904342, -0.0005927923406346026},
 };
 
 // 2^(j/16), j = 0..15.
