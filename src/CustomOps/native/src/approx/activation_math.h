@@ -7,6 +7,10 @@
 // and float erf loses all relative accuracy in the negative tail, where GELU(x) = x * Phi(x)
 // with Phi(x) tiny. Here Phi is evaluated in double from a smooth fit with relative error
 // below 5e-9, so the single rounding to float at the end dominates.
+//
+// This is the portable code (the default and x86-64-v3 clones, and every CPU without AVX-512);
+// CPUs with AVX-512 run the twins in activation_avx512.h, about twice as fast, unless the portable
+// path is forced (onnxmemopt/cpu_isa.h).
 #pragma once
 
 #include <cstdint>
