@@ -5,7 +5,8 @@ namespace OnnxMemOpt.Tests.Kernels;
 /// (AVX-512 where available, and the portable one), against the float64 reference: every
 /// float16 and bfloat16 value; for float32 every 97th bit pattern of each sign with |x| in
 /// [2^-8, 20] and every 9973rd across the whole finite range, plus the special values. Every
-/// element must be within 1 ulp of the correctly rounded reference, with the sign of zeros right.
+/// element must be within 1 ulp of the correctly rounded reference, with the sign of zeros right,
+/// and its 2-bit code must follow the threshold rule.
 /// </summary>
 public class ActivationSweepTests
 {
@@ -34,6 +35,9 @@ public class ActivationSweepTests
         // it the float64 reference can sit on a rounding tie it cannot resolve (x * Phi(x) at the
         // smallest float x is just above half of it), and the 1-ulp rule is the contract there.
         double zeroBound = type.FromBits(1) / 4.0;
+        (double[] thresholds, double divisor) = op == "ReGelu2"
+            ? (KernelReference.ReGelu2Thresholds, 1.0)
+            : (KernelReference.ReSilu2Thresholds, (double)alpha);
         var failures = new List<string>();
         using var runner = new KernelRunner(ForwardOnly(op, type, alpha), intraOpThreads: 2);
         var exact = new double[Chunk];
@@ -46,12 +50,20 @@ public class ActivationSweepTests
             foreach (bool portable in new[] { false, true })
             {
                 float[] y;
+                byte[] code;
                 using (CpuKernelPath.Force(portable))
                 {
-                    y = type.ReadFloats(runner.Run(("X", type.CreateTensor(x, [Chunk])))["Y"]);
+                    var outputs = runner.Run(("X", type.CreateTensor(x, [Chunk])));
+                    y = type.ReadFloats(outputs["Y"]);
+                    code = outputs["Code"].GetTensorDataAsSpan<byte>().ToArray();
                 }
                 for (int i = 0; i < Chunk && failures.Count < 10; i++)
                 {
+                    float xi = type.Round(x[i]);
+                    if (KernelReference.Code(xi, thresholds, divisor) != KernelReference.Unpack(code, i))
+                    {
+                        failures.Add($"{(portable ? "portable" : "default")} path, code of x={xi:R}");
+                    }
                     float expected = type.Round(exact[i]);
                     bool zeroRight = !(Math.Abs(exact[i]) < zeroBound) ||
                         (y[i] == 0.0f && float.IsNegative(y[i]) == double.IsNegative(exact[i]));

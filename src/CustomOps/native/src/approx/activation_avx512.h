@@ -29,7 +29,9 @@
 // GCC 12 reports the intrinsics' own _mm512_undefined_* placeholders as "may be used
 // uninitialized" once they are inlined into -O3 code (GCC bug 105593, fixed in GCC 13).
 #pragma GCC diagnostic push
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
