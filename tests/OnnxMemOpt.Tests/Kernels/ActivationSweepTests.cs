@@ -8,6 +8,7 @@ namespace OnnxMemOpt.Tests.Kernels;
 /// element must be within 1 ulp of the correctly rounded reference, with the sign of zeros right,
 /// and its 2-bit code must follow the threshold rule.
 /// </summary>
+[Collection(nameof(CpuKernelPathCollection))]
 public class ActivationSweepTests
 {
     private const int Chunk = 1 << 19;
