@@ -3,7 +3,7 @@
 // kernels also have hand-written AVX-512 code that the compiler cannot derive from the portable
 // loop (in-register table lookups). Both paths must meet the same accuracy contract, so the
 // portable one can be forced, for tests and for comparing results across machines:
-// ONNXMEMOPT_CPU_KERNELS=portable in the environment at load time, or
+// ONNXMEMOPT_CPU_KERNELS=portable in the environment (read when a kernel first asks), or
 // OnnxMemOptForcePortableCpuKernels(1) at run time (cpu_isa.cc).
 #pragma once
 
