@@ -6,7 +6,11 @@
 // Why not std::erf: glibc's erf/erfc are scalar calls, far too slow for a memory-bound kernel,
 // and float erf loses all relative accuracy in the negative tail, where GELU(x) = x * Phi(x)
 // with Phi(x) tiny. Here Phi is evaluated in double from a smooth fit with relative error
-// below 1e-9, so the single rounding to float at the end dominates.
+// below 5e-9, so the single rounding to float at the end dominates.
+//
+// This is the portable code (the default and x86-64-v3 clones, and every CPU without AVX-512);
+// CPUs with AVX-512 run the twins in activation_avx512.h, about twice as fast, unless the portable
+// path is forced (onnxmemopt/cpu_isa.h).
 #pragma once
 
 #include <cstdint>
@@ -15,61 +19,59 @@
 
 namespace onnxmemopt::approx {
 
-// exp(z) for z in [-708, 709], relative error ~7e-12: z = k ln2 + r with |r| <= ln2/2, a
-// degree-9 Taylor polynomial for e^r, and 2^k assembled in the exponent bits. The rounding of
-// z/ln2 to an integer uses the 1.5 * 2^52 trick so that it vectorises without a float->int
-// instruction: adding it leaves k in the low bits of the sum.
-ONNXMEMOPT_INLINE double ExpDouble(double z) {
-  constexpr double kInvLn2 = 1.4426950408889634;
-  constexpr double kLn2Hi = 0x1.62e42fee00000p-1;  // ln 2 split so that k * kLn2Hi is exact
-  constexpr double kLn2Lo = 0x1.a39ef35793c76p-33;
+// 2^w for w in [-1022, 0], relative error ~2e-9 (far below the 6e-8 that float32 results can
+// carry and still land within 1 ulp): w = k + d with |d| <= 1/2, a degree-6 near-minimax
+// polynomial for 2^d, and 2^k assembled in the exponent bits. Rounding w to an integer uses the
+// 1.5 * 2^52 trick so that it vectorises without a float->int instruction: adding it leaves k in
+// the low bits of the sum, and d = w - k is exact. Working in base 2 (callers scale by 1/ln2,
+// folded into their constants) saves the two-step ln2 reduction an e^z needs.
+ONNXMEMOPT_INLINE double Exp2Double(double w) {
   constexpr double kShift = 0x1.8p52;
-  const double shifted = z * kInvLn2 + kShift;
+  const double shifted = w + kShift;
   const double k = shifted - kShift;
-  const double r = (z - k * kLn2Hi) - k * kLn2Lo;
-  double p = 1.0 / 362880.0;  // 1/9!
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
+  const double d = w - k;
+  double p = 0.0001546144469856913;
+  p = p * d + 0.0013400428177615838;
+  p = p * d + 0.009618056678524637;
+  p = p * d + 0.05550327226670302;
+  p = p * d + 0.24022650922288757;
+  p = p * d + 0.6931472067028326;
+  p = p * d + 1.0;
   const int64_t k_int = static_cast<int64_t>(DoubleBits(shifted) - DoubleBits(kShift));
   const double scale = BitsToDouble(static_cast<uint64_t>(k_int + 1023) << 52);
   return p * scale;
 }
 
+inline constexpr double kLog2E = 1.4426950408889634;
+
 // Inputs with |x| above this give float GELU(x) == x (x > 0) or -0 (x < 0): |x| * Phi(-|x|) is
-// below half the smallest float subnormal from about 14.1 on.
+// below half the smallest float subnormal from about 14.36 on.
 inline constexpr double kGeluSaturation = 15.0;
 
 // Upper tail of the standard normal, Phi(-a) for a in [0, 15]. With s = 4 / (4 + a),
-// Phi(-a) = s * exp(-a^2/2 + P(s)), where P is a degree-12 near-minimax (Chebyshev) fit of
-// log(Phi(-a) e^(a^2/2) / s) on s in [4/19, 1] (max abs error 3.7e-10, fitted with mpmath.chebyfit).
-// a^2 of a float is exact in double, so the exponent carries no cancellation error.
+// Phi(-a) = s * 2^(-a^2 / (2 ln 2) + P(s)), where P is a degree-11 near-minimax (Chebyshev) fit
+// of log2(Phi(-a) e^(a^2/2) / s) on s in [4/19, 1] (max abs error 2.3e-9, relative error of Phi
+// 1.6e-9; scripts/fit_activation_tables.py). The exponent a^2 / (2 ln 2) (below 163) costs at
+// most two roundings, an absolute error under 1e-13, since a is a float.
 ONNXMEMOPT_INLINE double NormalUpperTail(double a) {
   // s = 4 / (4 + a) = 1 / d: a float division (several times cheaper than a double one) and one
   // Newton step in double, which squares its 2^-24 relative error.
   const double d = 1.0 + 0.25 * a;
   const double s0 = static_cast<double>(4.0f / (4.0f + static_cast<float>(a)));
   const double s = s0 + s0 * (1.0 - d * s0);
-  double p = -0.14856725777158067;
-  p = p * s + 1.3006947320563689;
-  p = p * s + -4.821565971041309;
-  p = p * s + 9.930639279589252;
-  p = p * s + -12.630717401925487;
-  p = p * s + 10.676394375112306;
-  p = p * s + -6.442656376450354;
-  p = p * s + 2.6926788244187767;
-  p = p * s + -0.7372909501864316;
-  p = p * s + 0.37604898212487153;
-  p = p * s + 0.4146556033934982;
-  p = p * s + 1.001837953755734;
-  p = p * s + -2.30529897339657;
-  return s * ExpDouble(-0.5 * (a * a) + p);
+  double p = 0.3335680166471631;
+  p = p * s + -1.9661795673052898;
+  p = p * s + 4.751883484444003;
+  p = p * s + -6.0951960048011635;
+  p = p * s + 4.7357843253041745;
+  p = p * s + -2.6211629942667;
+  p = p * s + 0.8959297653278553;
+  p = p * s + -0.11372797855716144;
+  p = p * s + 0.33373349506923156;
+  p = p * s + 0.6283222860244427;
+  p = p * s + 1.4427920703968695;
+  p = p * s + -3.325746896016263;
+  return s * Exp2Double(a * (a * (-0.5 * kLog2E)) + p);
 }
 
 // GELU(x) = 0.5 x (1 + erf(x / sqrt 2)) = x Phi(x), exact erf form. GELU(-inf) is its limit, -0.
@@ -99,7 +101,7 @@ struct SiluActivation {
     const double t = -alpha * xd;
     double magnitude = t < 0.0 ? -t : t;
     magnitude = magnitude > 200.0 ? 200.0 : magnitude;
-    const double u = ExpDouble(-magnitude);
+    const double u = Exp2Double(magnitude * -kLog2E);
     const double d = 1.0 + u;
     const double r0 = static_cast<double>(1.0f / static_cast<float>(d));
     const double r = r0 + r0 * (1.0 - d * r0);

@@ -4,9 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
+#include "activation_avx512.h"
 #include "two_bit_tables.h"
+#include "onnxmemopt/cpu_isa.h"
 #include "onnxmemopt/kernel_common.h"
 #ifdef ONNXMEMOPT_USE_CUDA
 #include "two_bit_approx_cuda.h"
@@ -30,12 +33,11 @@ ONNXMEMOPT_INLINE float LevelOf(uint32_t code, const FloatLevels& levels) {
   return (code & 2u) ? high : low;
 }
 
-// One block: Y = activation(X) and codes of X. `count` may end mid-byte only at the tensor end;
-// unused slots of the last byte are 0.
-template <typename Elem, typename Activation>
-ONNXMEMOPT_HOT_LOOP void ForwardBlock(const typename Elem::Storage* x, typename Elem::Storage* y, uint8_t* codes,
-                                      int64_t count, Activation activation, FloatThresholds t) {
-  for (int64_t i = 0; i < count; ++i) y[i] = Elem::Store(activation(Elem::Load(x[i])));
+// Codes of one block of X. `count` may end mid-byte only at the tensor end; unused slots of the
+// last byte are 0.
+template <typename Elem>
+ONNXMEMOPT_INLINE void PackCodes(const typename Elem::Storage* x, uint8_t* codes, int64_t count,
+                                 const FloatThresholds& t) {
   const int64_t whole = count / kCodesPerByte;
   for (int64_t b = 0; b < whole; ++b) {
     const typename Elem::Storage* q = x + kCodesPerByte * b;
@@ -49,6 +51,32 @@ ONNXMEMOPT_HOT_LOOP void ForwardBlock(const typename Elem::Storage* x, typename 
     codes[whole] = static_cast<uint8_t>(byte);
   }
 }
+
+// One block: Y = activation(X) and codes of X (portable code, one clone per x86-64 level).
+template <typename Elem, typename Activation>
+ONNXMEMOPT_HOT_LOOP void ForwardBlock(const typename Elem::Storage* x, typename Elem::Storage* y, uint8_t* codes,
+                                      int64_t count, Activation activation, FloatThresholds t) {
+  for (int64_t i = 0; i < count; ++i) y[i] = Elem::Store(activation(Elem::Load(x[i])));
+  PackCodes<Elem>(x, codes, count, t);
+}
+
+#ifdef ONNXMEMOPT_HAVE_AVX512_KERNELS
+// The same with the activation's AVX-512 twin (activation_avx512.h), codes packed in the same
+// pass. 16-bit types go through a float buffer in L1, converted by the same Load/Store as the
+// portable path.
+template <typename Elem, typename Vector>
+ONNXMEMOPT_AVX512 void ForwardBlockAvx512(const typename Elem::Storage* x, typename Elem::Storage* y, uint8_t* codes,
+                                          int64_t count, Vector activation, FloatThresholds t) {
+  if constexpr (std::is_same_v<Elem, Fp32>) {
+    avx512::ForwardFloats(x, y, codes, count, activation, t);
+  } else {
+    float staged[kBlock];
+    for (int64_t i = 0; i < count; ++i) staged[i] = Elem::Load(x[i]);
+    avx512::ForwardFloats(staged, staged, codes, count, activation, t);
+    for (int64_t i = 0; i < count; ++i) y[i] = Elem::Store(staged[i]);
+  }
+}
+#endif
 
 template <typename Elem>
 ONNXMEMOPT_HOT_LOOP void BackwardBlock(const typename Elem::Storage* dy, const uint8_t* codes, typename Elem::Storage* dx,
@@ -80,6 +108,18 @@ void RunForward(Ort::KernelContext& context, const Activation& activation, const
   const Storage* x = TensorData<Storage>(input);
   Storage* y = MutableTensorData<Storage>(output);
   uint8_t* codes = MutableTensorData<uint8_t>(code);
+#ifdef ONNXMEMOPT_HAVE_AVX512_KERNELS
+  if (UseAvx512Kernels()) {
+    const auto vector = avx512::VectorTwin(activation);
+    ParallelFor(context, n, kStreamingGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; b += kBlock) {
+        const int64_t e = b + kBlock < end ? b + kBlock : end;
+        ForwardBlockAvx512<Elem>(x + b, y + b, codes + b / kCodesPerByte, e - b, vector, thresholds);
+      }
+    });
+    return;
+  }
+#endif
   ParallelFor(context, n, kStreamingGrain, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; b += kBlock) {
       const int64_t e = b + kBlock < end ? b + kBlock : end;
