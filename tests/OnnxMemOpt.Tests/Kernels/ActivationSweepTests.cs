@@ -15,20 +15,8 @@ public class ActivationSweepTests
     private const uint DenseStride = 97;
     private const uint SparseStride = 9973;
 
-    public static TheoryData<string, float, KernelElementType> Cases()
-    {
-        var data = new TheoryData<string, float, KernelElementType>();
-        foreach (KernelElementType type in Enum.GetValues<KernelElementType>())
-        {
-            data.Add("ReGelu2", 1.0f, type);
-            data.Add("ReSilu2", 1.0f, type);
-            data.Add("ReSilu2", 1.702f, type);
-        }
-        return data;
-    }
-
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(TwoBitCases.EveryOpAlphaAndType), MemberType = typeof(TwoBitCases))]
     public void EverySweptInputIsWithinOneUlpOnBothCpuPaths(string op, float alpha, KernelElementType type)
     {
         float[] inputs = type == KernelElementType.Float32 ? Float32Sweep() : AllSixteenBitValues(type);

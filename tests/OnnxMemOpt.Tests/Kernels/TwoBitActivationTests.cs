@@ -71,20 +71,8 @@ public class TwoBitActivationTests
         }
     }
 
-    public static TheoryData<string, float, KernelElementType> ThresholdCases()
-    {
-        var data = new TheoryData<string, float, KernelElementType>();
-        foreach (KernelElementType type in Enum.GetValues<KernelElementType>())
-        {
-            data.Add("ReGelu2", 1.0f, type);
-            data.Add("ReSilu2", 1.0f, type);
-            data.Add("ReSilu2", 1.702f, type);
-        }
-        return data;
-    }
-
     [Theory]
-    [MemberData(nameof(ThresholdCases))]
+    [MemberData(nameof(TwoBitCases.EveryOpAlphaAndType), MemberType = typeof(TwoBitCases))]
     public void CodesAtThresholdsFollowStrictGreaterThan(string op, float alpha, KernelElementType type)
     {
         (double[] thresholds, _) = Table(op);
