@@ -52,7 +52,20 @@ internal static class BenchReport
         ["step_ms"] = new JsonArray([.. figures.Run.StepMilliseconds.Select(t => (JsonNode?)JsonValue.Create(Math.Round(t, 3)))]),
         ["eval_loss"] = figures.Run.Evaluation?.Loss,
         ["eval_accuracy"] = figures.Run.Evaluation?.Accuracy,
+        ["estimated_peak_at"] = PeakAt(figures.ArenaEstimate),
     };
+
+    /// <summary>Where the replayed arena peaks: the node running then and the largest buffers it holds.</summary>
+    private static JsonObject? PeakAt(Memory.Runtime.ArenaReplay? replay)
+    {
+        if (replay?.PeakNode is not { } node) return null;
+        return new JsonObject
+        {
+            ["node"] = node.Name,
+            ["op"] = node.OpType,
+            ["largest_live"] = new JsonArray([.. replay.LiveAtPeak(8).Select(l => (JsonNode?)new JsonObject { ["value"] = l.Value, ["bytes"] = l.Bytes })]),
+        };
+    }
 
     /// <summary>One table: a row per figure, columns baseline, rewritten and rewritten/baseline.</summary>
     public static Table Table(BenchOutcome outcome)

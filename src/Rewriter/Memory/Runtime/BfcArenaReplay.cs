@@ -58,7 +58,7 @@ public sealed class BfcArenaReplay
             foreach (long ptr in held.Values) arena.Free(ptr);
             if (run == 0 || arena.MaxInUse > maxBefore) peakRunBytes = stepBytes;
         }
-        return new ArenaReplay(arena.MaxInUse, peakRunBytes);
+        return new ArenaReplay(arena.MaxInUse, peakRunBytes, timeline);
     }
 
     /// <summary>Allocates <paramref name="bytes"/> and returns the chunk's address (-1 for zero bytes, as the arena returns null).</summary>
