@@ -81,6 +81,27 @@ __device__ __forceinline__ float BlockSum(float v, float* scratch) {
   return total;
 }
 
+// The device element type for the runtime's element kind, as a template argument: launchers call
+// `WithElementType(kind, [&](auto tag) { using T = typename decltype(tag)::type; ... })` once
+// instead of repeating a switch over the three types.
+template <typename T>
+struct ElementTag {
+  using type = T;
+};
+
+template <typename Fn>
+const char* WithElementType(ElementKind kind, Fn&& fn) {
+  switch (kind) {
+    case ElementKind::kFloat32:
+      return fn(ElementTag<float>{});
+    case ElementKind::kFloat16:
+      return fn(ElementTag<__half>{});
+    case ElementKind::kBFloat16:
+      return fn(ElementTag<__nv_bfloat16>{});
+  }
+  return "unsupported element type";
+}
+
 inline const char* LastLaunchError() {
   const cudaError_t error = cudaGetLastError();
   return error == cudaSuccess ? nullptr : cudaGetErrorString(error);

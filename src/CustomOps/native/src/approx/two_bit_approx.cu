@@ -123,15 +123,10 @@ const char* LaunchForwardTyped(cudaStream_t stream, Op op, const void* x, void* 
 template <typename Op>
 const char* LaunchForwardOp(cudaStream_t stream, Op op, ElementKind type, const void* x, void* y, uint8_t* code,
                             int64_t n, FloatThresholds thresholds) {
-  switch (type) {
-    case ElementKind::kFloat32:
-      return LaunchForwardTyped<float>(stream, op, x, y, code, n, thresholds);
-    case ElementKind::kFloat16:
-      return LaunchForwardTyped<__half>(stream, op, x, y, code, n, thresholds);
-    case ElementKind::kBFloat16:
-      return LaunchForwardTyped<__nv_bfloat16>(stream, op, x, y, code, n, thresholds);
-  }
-  return "unsupported element type";
+  return cuda_common::WithElementType(type, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return LaunchForwardTyped<T>(stream, op, x, y, code, n, thresholds);
+  });
 }
 
 template <typename T>
@@ -158,15 +153,10 @@ const char* LaunchBackward(void* stream, ElementKind type, const void* dy, const
                            FloatLevels levels) {
   if (n <= 0) return nullptr;
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  switch (type) {
-    case ElementKind::kFloat32:
-      return LaunchBackwardTyped<float>(s, dy, code, dx, n, levels);
-    case ElementKind::kFloat16:
-      return LaunchBackwardTyped<__half>(s, dy, code, dx, n, levels);
-    case ElementKind::kBFloat16:
-      return LaunchBackwardTyped<__nv_bfloat16>(s, dy, code, dx, n, levels);
-  }
-  return "unsupported element type";
+  return cuda_common::WithElementType(type, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return LaunchBackwardTyped<T>(s, dy, code, dx, n, levels);
+  });
 }
 
 }  // namespace onnxmemopt::approx::cuda

@@ -181,29 +181,19 @@ const char* BackwardTyped(cudaStream_t stream, const void* dz, const void* z, co
 template <bool kCentred>
 const char* Forward(cudaStream_t stream, ElementKind type, const void* x, void* z, float* inv_std_dev, int64_t rows,
                     int64_t cols, float epsilon) {
-  switch (type) {
-    case ElementKind::kFloat32:
-      return ForwardTyped<float, kCentred>(stream, x, z, inv_std_dev, rows, cols, epsilon);
-    case ElementKind::kFloat16:
-      return ForwardTyped<__half, kCentred>(stream, x, z, inv_std_dev, rows, cols, epsilon);
-    case ElementKind::kBFloat16:
-      return ForwardTyped<__nv_bfloat16, kCentred>(stream, x, z, inv_std_dev, rows, cols, epsilon);
-  }
-  return "unsupported element type";
+  return cuda_common::WithElementType(type, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return ForwardTyped<T, kCentred>(stream, x, z, inv_std_dev, rows, cols, epsilon);
+  });
 }
 
 template <bool kCentred>
 const char* Backward(cudaStream_t stream, ElementKind type, const void* dz, const void* z, const float* inv_std_dev,
                      void* dx, int64_t rows, int64_t cols) {
-  switch (type) {
-    case ElementKind::kFloat32:
-      return BackwardTyped<float, kCentred>(stream, dz, z, inv_std_dev, dx, rows, cols);
-    case ElementKind::kFloat16:
-      return BackwardTyped<__half, kCentred>(stream, dz, z, inv_std_dev, dx, rows, cols);
-    case ElementKind::kBFloat16:
-      return BackwardTyped<__nv_bfloat16, kCentred>(stream, dz, z, inv_std_dev, dx, rows, cols);
-  }
-  return "unsupported element type";
+  return cuda_common::WithElementType(type, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return BackwardTyped<T, kCentred>(stream, dz, z, inv_std_dev, dx, rows, cols);
+  });
 }
 
 }  // namespace
