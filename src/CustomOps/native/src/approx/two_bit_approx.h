@@ -94,16 +94,52 @@ ONNXMEMOPT_HOT_LOOP void BackwardBlock(const typename Elem::Storage* dy, const u
   }
 }
 
+// The forward's tensors, shared by the CPU and CUDA kernels: X, and Y (X's shape) and the packed
+// code (ceil(N/4) bytes) allocated.
+struct ForwardTensors {
+  Ort::ConstValue input;
+  Ort::UnownedValue output;
+  Ort::UnownedValue code;
+  int64_t n;
+};
+
+inline ForwardTensors PrepareForward(Ort::KernelContext& context) {
+  Ort::ConstValue input = context.GetInput(0);
+  const Ort::TensorTypeAndShapeInfo info = input.GetTensorTypeAndShapeInfo();
+  const int64_t n = static_cast<int64_t>(info.GetElementCount());
+  Ort::UnownedValue output = context.GetOutput(0, info.GetShape());
+  Ort::UnownedValue code = context.GetOutput(1, std::vector<int64_t>{PackedCodeBytes(n)});
+  return {input, output, code, n};
+}
+
+// The gradient's tensors: dY, the code (its byte count must fit dY, else a clear error) and dX
+// (dY's shape) allocated.
+struct BackwardTensors {
+  Ort::ConstValue grad;
+  Ort::ConstValue code;
+  Ort::UnownedValue output;
+  int64_t n;
+};
+
+inline BackwardTensors PrepareBackward(Ort::KernelContext& context) {
+  Ort::ConstValue grad = context.GetInput(0);
+  Ort::ConstValue code = context.GetInput(1);
+  const Ort::TensorTypeAndShapeInfo info = grad.GetTensorTypeAndShapeInfo();
+  const int64_t n = static_cast<int64_t>(info.GetElementCount());
+  const int64_t code_bytes = static_cast<int64_t>(code.GetTensorTypeAndShapeInfo().GetElementCount());
+  if (code_bytes != PackedCodeBytes(n)) {
+    throw Ort::Exception("Code has " + std::to_string(code_bytes) + " bytes; dY with " + std::to_string(n) +
+                             " elements needs " + std::to_string(PackedCodeBytes(n)),
+                         ORT_INVALID_ARGUMENT);
+  }
+  Ort::UnownedValue output = context.GetOutput(0, info.GetShape());
+  return {grad, code, output, n};
+}
+
 template <typename Elem, typename Activation>
 void RunForward(Ort::KernelContext& context, const Activation& activation, const FloatThresholds& thresholds) {
   using Storage = typename Elem::Storage;
-  Ort::ConstValue input = context.GetInput(0);
-  const Ort::TensorTypeAndShapeInfo info = input.GetTensorTypeAndShapeInfo();
-  const std::vector<int64_t> shape = info.GetShape();
-  const int64_t n = static_cast<int64_t>(info.GetElementCount());
-  const std::vector<int64_t> code_shape{PackedCodeBytes(n)};
-  Ort::UnownedValue output = context.GetOutput(0, shape);
-  Ort::UnownedValue code = context.GetOutput(1, code_shape);
+  auto [input, output, code, n] = PrepareForward(context);
   if (n == 0) return;
   const Storage* x = TensorData<Storage>(input);
   Storage* y = MutableTensorData<Storage>(output);
@@ -131,18 +167,7 @@ void RunForward(Ort::KernelContext& context, const Activation& activation, const
 template <typename Elem>
 void RunBackward(Ort::KernelContext& context, const FloatLevels& levels) {
   using Storage = typename Elem::Storage;
-  Ort::ConstValue grad = context.GetInput(0);
-  Ort::ConstValue code = context.GetInput(1);
-  const Ort::TensorTypeAndShapeInfo info = grad.GetTensorTypeAndShapeInfo();
-  const std::vector<int64_t> shape = info.GetShape();
-  const int64_t n = static_cast<int64_t>(info.GetElementCount());
-  const int64_t code_bytes = static_cast<int64_t>(code.GetTensorTypeAndShapeInfo().GetElementCount());
-  if (code_bytes != PackedCodeBytes(n)) {
-    throw Ort::Exception("Code has " + std::to_string(code_bytes) + " bytes; dY with " + std::to_string(n) +
-                             " elements needs " + std::to_string(PackedCodeBytes(n)),
-                         ORT_INVALID_ARGUMENT);
-  }
-  Ort::UnownedValue output = context.GetOutput(0, shape);
+  auto [grad, code, output, n] = PrepareBackward(context);
   if (n == 0) return;
   const Storage* dy = TensorData<Storage>(grad);
   const uint8_t* codes = TensorData<uint8_t>(code);
@@ -162,13 +187,7 @@ inline void ThrowOnCudaError(const char* error, const char* what) {
 template <typename Elem>
 void RunCudaForward(Ort::KernelContext& context, cuda::Activation activation, double alpha,
                     const FloatThresholds& thresholds) {
-  Ort::ConstValue input = context.GetInput(0);
-  const Ort::TensorTypeAndShapeInfo info = input.GetTensorTypeAndShapeInfo();
-  const std::vector<int64_t> shape = info.GetShape();
-  const int64_t n = static_cast<int64_t>(info.GetElementCount());
-  const std::vector<int64_t> code_shape{PackedCodeBytes(n)};
-  Ort::UnownedValue output = context.GetOutput(0, shape);
-  Ort::UnownedValue code = context.GetOutput(1, code_shape);
+  auto [input, output, code, n] = PrepareForward(context);
   if (n == 0) return;
   ThrowOnCudaError(cuda::LaunchForward(context.GetGPUComputeStream(), activation, alpha, Elem::kKind,
                                        input.GetTensorRawData(), output.GetTensorMutableRawData(),
@@ -178,18 +197,7 @@ void RunCudaForward(Ort::KernelContext& context, cuda::Activation activation, do
 
 template <typename Elem>
 void RunCudaBackward(Ort::KernelContext& context, const FloatLevels& levels) {
-  Ort::ConstValue grad = context.GetInput(0);
-  Ort::ConstValue code = context.GetInput(1);
-  const Ort::TensorTypeAndShapeInfo info = grad.GetTensorTypeAndShapeInfo();
-  const std::vector<int64_t> shape = info.GetShape();
-  const int64_t n = static_cast<int64_t>(info.GetElementCount());
-  const int64_t code_bytes = static_cast<int64_t>(code.GetTensorTypeAndShapeInfo().GetElementCount());
-  if (code_bytes != PackedCodeBytes(n)) {
-    throw Ort::Exception("Code has " + std::to_string(code_bytes) + " bytes; dY with " + std::to_string(n) +
-                             " elements needs " + std::to_string(PackedCodeBytes(n)),
-                         ORT_INVALID_ARGUMENT);
-  }
-  Ort::UnownedValue output = context.GetOutput(0, shape);
+  auto [grad, code, output, n] = PrepareBackward(context);
   if (n == 0) return;
   ThrowOnCudaError(cuda::LaunchBackward(context.GetGPUComputeStream(), Elem::kKind, grad.GetTensorRawData(),
                                         TensorData<uint8_t>(code), output.GetTensorMutableRawData(), n, levels),
