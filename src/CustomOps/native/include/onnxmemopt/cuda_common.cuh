@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "onnxmemopt/element_kind.h"
+#include "onnxmemopt/type_tag.h"
 
 namespace onnxmemopt::cuda_common {
 
@@ -84,20 +85,16 @@ __device__ __forceinline__ float BlockSum(float v, float* scratch) {
 // The device element type for the runtime's element kind, as a template argument: launchers call
 // `WithElementType(kind, [&](auto tag) { using T = typename decltype(tag)::type; ... })` once
 // instead of repeating a switch over the three types.
-template <typename T>
-struct ElementTag {
-  using type = T;
-};
 
 template <typename Fn>
 const char* WithElementType(ElementKind kind, Fn&& fn) {
   switch (kind) {
     case ElementKind::kFloat32:
-      return fn(ElementTag<float>{});
+      return fn(TypeTag<float>{});
     case ElementKind::kFloat16:
-      return fn(ElementTag<__half>{});
+      return fn(TypeTag<__half>{});
     case ElementKind::kBFloat16:
-      return fn(ElementTag<__nv_bfloat16>{});
+      return fn(TypeTag<__nv_bfloat16>{});
   }
   return "unsupported element type";
 }

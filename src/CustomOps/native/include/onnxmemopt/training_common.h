@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "onnxmemopt/registry.h"
+#include "onnxmemopt/type_tag.h"
 #include "onnxruntime_cxx_api.h"
 
 namespace onnxmemopt::training {
@@ -112,20 +113,31 @@ struct TanhDerivative {
 template <typename T>
 struct Element;
 
-template <>
-struct Element<float> {
-  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-  using Compute = float;
-  static float Load(float v) { return v; }
-  static float Store(float v) { return v; }
+// Types stored as they compute (float, double, bool) and integers that compute in int64.
+template <typename T, ONNXTensorElementDataType K, typename C = T>
+struct PlainElement {
+  static constexpr ONNXTensorElementDataType kType = K;
+  using Compute = C;
+  static C Load(T v) { return static_cast<C>(v); }
+  static T Store(C v) { return static_cast<T>(v); }
 };
+
 template <>
-struct Element<double> {
-  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE;
-  using Compute = double;
-  static double Load(double v) { return v; }
-  static double Store(double v) { return v; }
-};
+struct Element<float> : PlainElement<float, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT> {};
+template <>
+struct Element<double> : PlainElement<double, ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE> {};
+template <>
+struct Element<bool> : PlainElement<bool, ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL> {};
+template <>
+struct Element<int64_t> : PlainElement<int64_t, ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64> {};
+template <>
+struct Element<int32_t> : PlainElement<int32_t, ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, int64_t> {};
+template <>
+struct Element<int8_t> : PlainElement<int8_t, ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8, int64_t> {};
+template <>
+struct Element<uint32_t> : PlainElement<uint32_t, ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32, int64_t> {};
+template <>
+struct Element<uint8_t> : PlainElement<uint8_t, ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8, int64_t> {};
 template <>
 struct Element<Ort::Float16_t> {
   static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
@@ -140,48 +152,6 @@ struct Element<Ort::BFloat16_t> {
   static float Load(Ort::BFloat16_t v) { return v.ToFloat(); }
   static Ort::BFloat16_t Store(float v) { return Ort::BFloat16_t(v); }
 };
-template <>
-struct Element<int64_t> {
-  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
-  using Compute = int64_t;
-  static int64_t Load(int64_t v) { return v; }
-  static int64_t Store(int64_t v) { return v; }
-};
-template <>
-struct Element<int32_t> {
-  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
-  using Compute = int64_t;
-  static int64_t Load(int32_t v) { return v; }
-  static int32_t Store(int64_t v) { return static_cast<int32_t>(v); }
-};
-template <>
-struct Element<bool> {
-  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL;
-  using Compute = bool;
-  static bool Load(bool v) { return v; }
-  static bool Store(bool v) { return v; }
-};
-template <>
-struct Element<int8_t> {
-  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8;
-  using Compute = int64_t;
-  static int64_t Load(int8_t v) { return v; }
-  static int8_t Store(int64_t v) { return static_cast<int8_t>(v); }
-};
-template <>
-struct Element<uint32_t> {
-  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32;
-  using Compute = int64_t;
-  static int64_t Load(uint32_t v) { return v; }
-  static uint32_t Store(int64_t v) { return static_cast<uint32_t>(v); }
-};
-template <>
-struct Element<uint8_t> {
-  static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8;
-  using Compute = int64_t;
-  static int64_t Load(uint8_t v) { return v; }
-  static uint8_t Store(int64_t v) { return static_cast<uint8_t>(v); }
-};
 
 template <typename T>
 using ComputeOf = typename Element<T>::Compute;
@@ -189,11 +159,6 @@ using ComputeOf = typename Element<T>::Compute;
 // Reductions (norm statistics, softmax sums, losses) accumulate in double whatever the storage
 // type: rows are short enough that the cost is negligible and float32 results then round once.
 using Accumulator = double;
-
-template <typename T>
-struct TypeTag {
-  using type = T;
-};
 
 // Floating storage types most training ops accept (tensor(float16|float|double|bfloat16)).
 #define ONNXMEMOPT_FLOAT_TYPES float, double, Ort::Float16_t, Ort::BFloat16_t

@@ -15,6 +15,7 @@
 
 #include "onnxmemopt/kernel_common.h"
 #include "onnxmemopt/registry.h"
+#include "onnxmemopt/type_tag.h"
 #ifdef ONNXMEMOPT_USE_CUDA
 #include "ms_norm_cuda.h"
 #endif
@@ -198,11 +199,6 @@ OpSignature BackwardSignature(const char* name, const char* provider) {
 // Registers one norm family (forward and gradient, float/float16/bfloat16, CPU and, where built,
 // CUDA): MS-LN and MS-RMSNorm differ only in kCentred and their names. Call it from a namespace-
 // scope initialiser in the family's .cc file, as ONNXMEMOPT_REGISTER_OP would.
-template <typename T>
-struct TypeTag {
-  using type = T;
-};
-
 template <bool kCentred>
 bool RegisterNormFamily(const char* forward, const char* backward) {
   auto add = [](OpFactory factory) { RegisteredOps().push_back({kOnnxMemOptDomain, std::move(factory)}); };
