@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using OnnxMemOpt.Onnx.Proto;
+using OnnxMemOpt.Tests.Support;
 
 namespace OnnxMemOpt.Tests.Fuzz;
 
@@ -204,26 +205,9 @@ public sealed class ModelMutator(byte[] seed, Random random)
     {
         ModelProto model = Parse();
         int depth = 10 + random.Next(200);
-        GraphProto body = new() { Name = "leaf" };
-        body.Node.Add(new NodeProto { OpType = "Identity", Input = { model.Graph.Input.FirstOrDefault()?.Name ?? "x" }, Output = { "leaf_out" } });
-        body.Output.Add(new ValueInfoProto { Name = "leaf_out" });
-        for (int i = 0; i < depth; i++)
-        {
-            // Only the then-branch nests (a chain): sharing one body in both branches would make
-            // the serialised model grow as 2^depth.
-            var outer = new GraphProto { Name = $"level{i}" };
-            var ifNode = new NodeProto { OpType = "If", Input = { "cond" }, Output = { $"out{i}" } };
-            var leaf = new GraphProto { Name = $"else{i}" };
-            leaf.Node.Add(new NodeProto { OpType = "Identity", Input = { "cond" }, Output = { $"else_out{i}" } });
-            leaf.Output.Add(new ValueInfoProto { Name = $"else_out{i}" });
-            ifNode.Attribute.Add(new AttributeProto { Name = "then_branch", Type = AttributeProto.Types.AttributeType.Graph, G = body });
-            ifNode.Attribute.Add(new AttributeProto { Name = "else_branch", Type = AttributeProto.Types.AttributeType.Graph, G = leaf });
-            outer.Node.Add(ifNode);
-            outer.Output.Add(new ValueInfoProto { Name = $"out{i}" });
-            body = outer;
-        }
+        NodeProto chain = NestedIfChain.Build(depth, "cond", model.Graph.Input.FirstOrDefault()?.Name ?? "x");
         model.Graph.Input.Add(new ValueInfoProto { Name = "cond", Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 9, Shape = new TensorShapeProto() } } });
-        model.Graph.Node.Add(body.Node[0]);
+        model.Graph.Node.Add(chain);
         return ("deep-subgraphs", model.ToByteArray(), NoFiles());
     }
 

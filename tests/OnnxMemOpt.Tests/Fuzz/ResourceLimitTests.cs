@@ -27,24 +27,8 @@ public class ResourceLimitTests
     [Fact]
     public void NestingDepthLimitThroughTheCommandLine()
     {
-        GraphProto body = new() { Name = "leaf" };
-        body.Node.Add(new NodeProto { OpType = "Identity", Input = { "c" }, Output = { "leaf_out" } });
-        body.Output.Add(new ValueInfoProto { Name = "leaf_out" });
-        for (int i = 0; i < 40; i++)
-        {
-            var outer = new GraphProto { Name = $"level{i}" };
-            var node = new NodeProto { OpType = "If", Input = { "c" }, Output = { $"out{i}" } };
-            var other = new GraphProto { Name = $"else{i}" };
-            other.Node.Add(new NodeProto { OpType = "Identity", Input = { "c" }, Output = { $"e{i}" } });
-            other.Output.Add(new ValueInfoProto { Name = $"e{i}" });
-            node.Attribute.Add(new AttributeProto { Name = "then_branch", Type = AttributeProto.Types.AttributeType.Graph, G = body });
-            node.Attribute.Add(new AttributeProto { Name = "else_branch", Type = AttributeProto.Types.AttributeType.Graph, G = other });
-            outer.Node.Add(node);
-            outer.Output.Add(new ValueInfoProto { Name = $"out{i}" });
-            body = outer;
-        }
         ModelProto model = new TinyModel().Input("c", TensorProto.Types.DataType.Bool).Output("out39", TensorProto.Types.DataType.Bool).Build();
-        model.Graph.Node.Add(body.Node[0]);
+        model.Graph.Node.Add(NestedIfChain.Build(40, "c", "c"));
         using var temp = new TempDirectory();
         string path = temp.File("deep.onnx");
         File.WriteAllBytes(path, model.ToByteArray());
