@@ -18,7 +18,7 @@ internal sealed record BenchGraphPair(BenchGraph Baseline, BenchGraph Rewritten,
 /// <summary>
 /// Builds the bench's two configurations from a forward model: the baseline training graph
 /// (TrainingGraphBuilder, fused forward) and the same graph after the memory passes (all that
-/// apply). Each is estimated, then written as trainer artifacts under its own folder. The baseline
+/// apply, or the list given). Each is estimated, then written as trainer artifacts under its own folder. The baseline
 /// is written before the rewrite runs in place on the same model, so that a paper-scale graph is
 /// held in memory only once.
 /// </summary>
@@ -27,14 +27,14 @@ internal static class BenchGraphs
     public const string BaselineName = "baseline";
     public const string RewrittenName = "rewritten";
 
-    public static BenchGraphPair Build(BenchModel model, TrainingGraphOptions options, string workDirectory, bool withEvalModel)
+    public static BenchGraphPair Build(BenchModel model, TrainingGraphOptions options, string workDirectory, bool withEvalModel, IReadOnlyList<string>? passes = null)
     {
         TrainingGraphResult training = TrainingGraphBuilder.BuildWithReport(model.Forward, options);
-        return FromTrainingGraph(training, model.Dims, workDirectory, withEvalModel);
+        return FromTrainingGraph(training, model.Dims, workDirectory, withEvalModel, passes);
     }
 
     /// <summary>Both configurations of an existing training graph (the `bench MODEL` form); <paramref name="training"/> is rewritten in place.</summary>
-    public static BenchGraphPair FromTrainingGraph(TrainingGraphResult training, DimBindings dims, string workDirectory, bool withEvalModel)
+    public static BenchGraphPair FromTrainingGraph(TrainingGraphResult training, DimBindings dims, string workDirectory, bool withEvalModel, IReadOnlyList<string>? passes = null)
     {
         OnnxModel model = training.Model;
         FixInputDims(model, dims);
@@ -42,7 +42,9 @@ internal static class BenchGraphs
         // aid any graph can use, not part of the method), so the ratios measure the method alone.
         MemoryPasses.Run(model, [GradientLeafOrder.Name], dims);
         BenchGraph baseline = Prepare(BaselineName, model, dims, workDirectory, withEvalModel);
-        PassResult rewrites = MemoryPasses.Run(model, MemoryPasses.All, dims);
+        // leaf-order always runs last, so that both configurations get the same node placement.
+        IEnumerable<string> selected = (passes ?? MemoryPasses.All).Where(p => p != GradientLeafOrder.Name).Append(GradientLeafOrder.Name);
+        PassResult rewrites = MemoryPasses.Run(model, selected, dims);
         BenchGraph rewritten = Prepare(RewrittenName, model, dims, workDirectory, withEvalModel);
         return new BenchGraphPair(baseline, rewritten, rewrites, training.Parameters.Count);
     }

@@ -55,7 +55,10 @@ internal static class BenchReport
         ["estimated_peak_at"] = PeakAt(figures.ArenaEstimate),
     };
 
-    /// <summary>Where the replayed arena peaks: the node running then and the largest buffers it holds.</summary>
+    /// <summary>
+    /// Where the replayed arena peaks: the node running then, the bytes its live buffers request
+    /// (the arena's in-use figure less its rounding and unsplit-chunk slack) and the largest of them.
+    /// </summary>
     private static JsonObject? PeakAt(Memory.Runtime.ArenaReplay? replay)
     {
         if (replay?.PeakNode is not { } node) return null;
@@ -63,6 +66,7 @@ internal static class BenchReport
         {
             ["node"] = node.Name,
             ["op"] = node.OpType,
+            ["live_requested_bytes"] = replay.LiveAtPeak(int.MaxValue).Sum(l => l.Bytes),
             ["largest_live"] = new JsonArray([.. replay.LiveAtPeak(8).Select(l => (JsonNode?)new JsonObject { ["value"] = l.Value, ["bytes"] = l.Bytes })]),
         };
     }

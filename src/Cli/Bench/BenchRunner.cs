@@ -19,6 +19,9 @@ internal sealed record BenchSettings
 
     public int Seed { get; init; } = 42;
 
+    /// <summary>The memory passes the rewritten configuration gets (default: all; e.g. the paper's four alone).</summary>
+    public IReadOnlyList<string> Passes { get; init; } = OnnxMemOpt.Passes.MemoryPasses.All;
+
     public bool Interleave { get; init; } = true;
 
     public int IntraOpThreads { get; init; }
@@ -62,7 +65,7 @@ internal static class BenchRunner
         string workDirectory, Action<string, int, float>? onStep = null)
     {
         long start = Stopwatch.GetTimestamp();
-        BenchGraphPair graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: false);
+        BenchGraphPair graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: false, settings.Passes);
         // The graphs are on disk now and the in-memory training model (paper-scale weights) is garbage.
         GC.Collect();
         var layout = graphs.Baseline.Artifacts.Layout;

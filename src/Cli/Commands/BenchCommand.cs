@@ -46,11 +46,12 @@ internal static class BenchCommand
         optimization.AcceptOnlyFromAmong("all", "extended", "basic", "none");
         var device = new Option<string>("--device") { Description = "cpu, or auto: ONNX Runtime's CUDA provider when the runtime has it and a GPU answers (the CPU package has none).", DefaultValueFactory = _ => "cpu" };
         device.AcceptOnlyFromAmong("cpu", "auto");
+        var passes = new Option<string?>("--passes") { Description = "Memory passes of the rewritten configuration, as rewrite's --passes (default: all that apply; leaf-order always runs, on the baseline too)." };
         var keep = new Option<string?>("--keep") { Description = "Keep both configurations' training artifacts in this folder." };
 
         var command = new Command("bench", "Train the baseline and the rewritten training graph side by side: measured and estimated peak, step time, loss.");
         command.Arguments.Add(model);
-        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, pattern, prepacking, sessionConfig, optimization, device, keep })
+        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, pattern, prepacking, sessionConfig, optimization, device, passes, keep })
         {
             command.Options.Add(option);
         }
@@ -64,6 +65,7 @@ internal static class BenchCommand
                 throw new UsageException("give either MODEL or --preset NAME");
             }
             if (parse.GetValue(steps) < 1) throw new UsageException("--steps must be at least 1");
+            string[] passList = RewriteCommand.ParsePasses(parse.GetValue(passes));
             bool json = parse.GetValue(common.Json);
             var sizes = new BenchSizes(parse.GetValue(batch), parse.GetValue(seq), parse.GetValue(blocks), parse.GetValue(hidden),
                 parse.GetValue(mlp), parse.GetValue(heads), parse.GetValue(vocab));
@@ -92,6 +94,7 @@ internal static class BenchCommand
                         _ => Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
                     },
                     SessionConfig = ParseConfig(parse.GetValue(sessionConfig) ?? []),
+                    Passes = passList,
                 };
                 var graphOptions = TrainableSets.Options(set, benchModel, parse.GetValue(rank), parse.GetValue(alpha), settings.Seed);
                 BenchOutcome outcome = TrainingProgress.Run(io, TrainingProgress.IsInteractive(io, json),

@@ -11,7 +11,7 @@ namespace OnnxMemOpt.Cli.Commands;
 
 /// <summary>
 /// `onnxmemopt rewrite MODEL -o OUT [--passes LIST] [--report FILE] [--fold-trainable-affine]`:
-/// applies the passes in the order fuse, regelu2, resilu2, msln, msrms (default: all; each applies
+/// applies the passes in the order fuse, regelu2, resilu2, msln, msrms, recompute, leaf-order (default: all; each applies
 /// where its patterns occur) and reports each substitution, each refusal with its reason, and the
 /// memory estimate before and after. `--passes none` serialises the model back unchanged, byte for byte.
 /// </summary>
@@ -24,7 +24,7 @@ internal static class RewriteCommand
         var common = new CommonOptions();
         var model = CommonOptions.ModelArgument();
         var output = new Option<string>("--output", "-o") { Description = "Where to write the rewritten model.", Required = true };
-        var passes = new Option<string>("--passes") { Description = "Comma-separated passes: fuse, regelu2, resilu2, msln, msrms, or none (default: all that apply)." };
+        var passes = new Option<string>("--passes") { Description = "Comma-separated passes: fuse, regelu2, resilu2, msln, msrms, recompute, leaf-order, or none (default: all that apply)." };
         var report = new Option<string>("--report") { Description = "Also write the JSON report to this file." };
         var foldTrainable = new Option<bool>("--fold-trainable-affine") { Description = "Let msln/msrms rewrite norms whose γ/β are trainable (reparameterised; reported)." };
         var runtimePeak = RuntimeArenaPeak.CreateOption();
@@ -86,7 +86,8 @@ internal static class RewriteCommand
         return command;
     }
 
-    private static string[] ParsePasses(string? list)
+    /// <summary>The passes a --passes value names, in pipeline order (null: all; "none": none).</summary>
+    internal static string[] ParsePasses(string? list)
     {
         if (list is null)
         {

@@ -8,7 +8,8 @@ namespace OnnxMemOpt.Memory;
 /// (2) it reads, directly or transitively, a value that a backward node produces, or the output of
 ///     a YieldOp (ORTModule's loss-gradient seed), or a graph input named *_grad; or
 /// (3) its name lies in a gradient builder's scope ("…_Grad/…", as ONNX Runtime's gradient builder
-///     names every node it emits); or
+///     names every node it emits), or ends in "_recompute" (a forward computation repeated for the
+///     backward pass, named as ONNX Runtime's memory optimizer names its recomputations); or
 /// (4) it is a layout or shape op (Reshape, Transpose, Shape, ...) that reads only forward values
 ///     but whose outputs only backward nodes read (the Reshape before a weight-gradient Gemm, shape
 ///     computations for SliceGrad): it only re-views for the backward pass what backward keeps.
@@ -41,6 +42,25 @@ public sealed class TrainingPhases
     /// <summary>Backward nodes that read <paramref name="value"/>.</summary>
     public IEnumerable<OnnxNode> BackwardReaders(string value) => Graph.Consumers(value).Where(IsBackward).Distinct();
 
+    /// <summary>Suffix of the nodes that repeat a forward computation in backward (<see cref="IsRecomputation"/>).</summary>
+    public const string RecomputeSuffix = "_recompute";
+
+    /// <summary>A node that recomputes, for backward readers, what forward computed and did not keep.</summary>
+    public static bool IsRecomputation(OnnxNode node) => node.Name.EndsWith(RecomputeSuffix, StringComparison.Ordinal);
+
+    /// <summary>A node name not yet used in <paramref name="graph"/> that marks a recomputation.</summary>
+    public static string RecomputationName(OnnxGraph graph, string label)
+    {
+        for (int n = 0; ; n++)
+        {
+            string name = n == 0 ? $"{label}{RecomputeSuffix}" : $"{label}_{n}{RecomputeSuffix}";
+            if (graph.UniqueName(name) == name)
+            {
+                return name;
+            }
+        }
+    }
+
     public static bool IsGradientOp(OnnxNode node) =>
         node.Domain is "com.microsoft" or "com.onnxmemopt"
         && (node.OpType.EndsWith("Grad", StringComparison.Ordinal) || node.OpType.Contains("Grad_", StringComparison.Ordinal));
@@ -57,6 +77,7 @@ public sealed class TrainingPhases
         {
             bool isBackward = IsGradientOp(node)
                 || node.Name.Contains("_Grad/", StringComparison.Ordinal)
+                || IsRecomputation(node)
                 || OnnxGraph.DependencyInputs(node).Any(backwardValues.Contains);
             if (isBackward)
             {

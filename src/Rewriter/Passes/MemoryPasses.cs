@@ -2,19 +2,22 @@ using OnnxMemOpt.Graph;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes.Memory;
 using OnnxMemOpt.Passes.Ordering;
+using OnnxMemOpt.Passes.Recompute;
 using OnnxMemOpt.Patterns;
 
 namespace OnnxMemOpt.Passes;
 
 /// <summary>
 /// The paper's techniques, one pass each, over training graphs in ONNX Runtime's gradient
-/// vocabulary: regelu2, resilu2 (Approx-BP), msln, msrms (MS-BP), then leaf-order, which places
-/// the gradient leaves for ONNX Runtime's execution order (<see cref="GradientLeafOrder"/>).
+/// vocabulary: regelu2, resilu2 (Approx-BP), msln, msrms (MS-BP); then two of the project's own:
+/// recompute, which recomputes in backward the elementwise products whose factors backward keeps
+/// anyway (<see cref="ProductRecomputeRule"/>), and leaf-order, which places the gradient leaves for
+/// ONNX Runtime's execution order (<see cref="GradientLeafOrder"/>).
 /// <see cref="Run"/> applies a list of passes (fuse included) in the order given.
 /// </summary>
 public static class MemoryPasses
 {
-    public static readonly string[] All = [FusionPass.Name, "regelu2", "resilu2", "msln", "msrms", GradientLeafOrder.Name];
+    public static readonly string[] All = [FusionPass.Name, "regelu2", "resilu2", "msln", "msrms", ProductRecomputeRule.PassName, GradientLeafOrder.Name];
 
     public static RuleSet Rules(string pass) => pass switch
     {
@@ -23,6 +26,7 @@ public static class MemoryPasses
         "resilu2" => new RuleSet(pass, [new ReSilu2Rule(), new ReSilu2UnfusedRule()]),
         "msln" => new RuleSet(pass, [new MsLayerNormRule()]),
         "msrms" => new RuleSet(pass, [new MsRmsNormRule()]),
+        ProductRecomputeRule.PassName => new RuleSet(pass, [new ProductRecomputeRule()]),
         _ => throw new ArgumentException($"unknown pass '{pass}'", nameof(pass)),
     };
 

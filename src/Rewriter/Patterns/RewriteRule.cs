@@ -1,3 +1,5 @@
+using OnnxMemOpt.Graph;
+
 namespace OnnxMemOpt.Patterns;
 
 /// <summary>
@@ -18,6 +20,12 @@ public abstract class RewriteRule
     /// than the root, must then be read only inside the match.
     /// </summary>
     public virtual bool ReplacesWholeMatch => true;
+
+    /// <summary>
+    /// False for nodes the rule has nothing to say about although the pattern matches them (a rule on
+    /// every Mul that only concerns the ones backward reads): they are passed over without a refusal.
+    /// </summary>
+    public virtual bool IsCandidate(OnnxNode root, RewriteContext context) => true;
 
     /// <summary>Null to accept the match, else the reason it is refused (shown to the user).</summary>
     public virtual string? Check(PatternMatch match, RewriteContext context) => null;

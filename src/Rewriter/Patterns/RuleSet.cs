@@ -65,7 +65,7 @@ public sealed class RuleSet(string pass, IReadOnlyList<RewriteRule> rules)
         RewriteRule rule, OnnxNode node, RewriteContext context, Dictionary<(string, string), (OnnxNode, string)> refusals)
     {
         // A node an earlier rewrite of this sweep replaced no longer produces its output.
-        if (node.Output(0) is not { } root || !ReferenceEquals(context.Graph.Producer(root), node) || !CouldMatch(rule.Pattern, node))
+        if (node.Output(0) is not { } root || !ReferenceEquals(context.Graph.Producer(root), node) || !CouldMatch(rule.Pattern, node) || !rule.IsCandidate(node, context))
         {
             return null;
         }
