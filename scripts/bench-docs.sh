@@ -18,5 +18,6 @@ run vit-4blk-d192-lora-qv-100steps --preset vit-b16 --blocks 4 --hidden 192 --ba
 if [ "${1:-quick}" = full ]; then
   run vit-b16-lora-qv-b16      --preset vit-b16 --batch 16 --trainable lora-qv --steps 3
   run llama-lora-all-b4        --preset llama --batch 4 --trainable lora-all --steps 3
+  run llama-lora-all-b4-paper-passes --preset llama --batch 4 --trainable lora-all --steps 3 --passes fuse,regelu2,resilu2,msln,msrms
   run roberta-base-lora-all    --preset roberta-base --batch 32 --trainable lora-all --steps 3
 fi

@@ -1,5 +1,3 @@
-using Microsoft.ML.OnnxRuntime;
-using OnnxMemOpt.CustomOps;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Passes;
@@ -87,25 +85,8 @@ public class GradientLeafOrderTests(ITestOutputHelper output)
     }
 
     /// <summary>The graph outputs W1_grad, W2_grad, W3_grad in the order ONNX Runtime (all optimizations) computes them.</summary>
-    private static List<string> WeightGradientOrderInOnnxRuntime(byte[] model)
-    {
-        string path = Path.Combine(Path.GetTempPath(), $"onnxmemopt-leaf-order-{Guid.NewGuid():N}.onnx");
-        try
-        {
-            using (SessionOptions options = CustomOpLibrary.CreateSessionOptions())
-            {
-                options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL;
-                options.OptimizedModelFilePath = path;
-                using var session = new InferenceSession(model, options);
-            }
-            ModelProto optimized = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
-            return optimized.Graph.Node.SelectMany(n => n.Output).Where(o => o is "W1_grad" or "W2_grad" or "W3_grad").ToList();
-        }
-        finally
-        {
-            File.Delete(path);
-        }
-    }
+    private static List<string> WeightGradientOrderInOnnxRuntime(byte[] model) =>
+        OrtOptimizedModel.Of(model).Graph.Node.SelectMany(n => n.Output).Where(o => o is "W1_grad" or "W2_grad" or "W3_grad").ToList();
 
     /// <summary>x [2, 4, 16] (or [8, 16]) → MatMul W1 → Relu → MatMul W2 → Relu → MatMul W3 → logits [.., 4].</summary>
     private static ModelProto ForwardMlp(bool batched)

@@ -1,5 +1,3 @@
-using Microsoft.ML.OnnxRuntime;
-using OnnxMemOpt.CustomOps;
 using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
@@ -63,7 +61,7 @@ public class ProductRecomputeTests(ITestOutputHelper output)
         // ONNX Runtime's common-subexpression elimination must not merge a recomputation back into
         // the forward product: the factors are swapped so that the two nodes differ (with the
         // factors in the same order this check fails: both recomputations are gone).
-        ModelProto optimized = OptimizedByOnnxRuntime(training.ToBytes());
+        ModelProto optimized = OrtOptimizedModel.Of(training.ToBytes());
         foreach (NodeProto node in optimized.Graph.Node.Where(n => n.OpType is "Mul" or "QuickGelu"))
         {
             output.WriteLine($"optimized: {node.OpType} {node.Name} ({string.Join(", ", node.Input)}) -> {string.Join(", ", node.Output)}");
@@ -122,24 +120,5 @@ public class ProductRecomputeTests(ITestOutputHelper output)
             Parameters = trainable,
             Fusion = null,
         });
-    }
-
-    private static ModelProto OptimizedByOnnxRuntime(byte[] model)
-    {
-        string path = Path.Combine(Path.GetTempPath(), $"onnxmemopt-recompute-{Guid.NewGuid():N}.onnx");
-        try
-        {
-            using (SessionOptions options = CustomOpLibrary.CreateSessionOptions())
-            {
-                options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL;
-                options.OptimizedModelFilePath = path;
-                using var session = new InferenceSession(model, options);
-            }
-            return ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
-        }
-        finally
-        {
-            File.Delete(path);
-        }
     }
 }
