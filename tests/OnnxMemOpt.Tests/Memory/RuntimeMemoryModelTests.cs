@@ -100,23 +100,24 @@ public class RuntimeMemoryModelTests
     [Fact]
     public void OutputsOfOpsWithoutShapeInferenceGetBuffersOfTheirOwn()
     {
-        // GeluGrad comes from this project's custom-op library (no shape inference in the runtime), so
+        // Scale comes from this project's custom-op library, registered without shape inference, so
         // g and its consumer's output n have no static shape: n cannot take the dead buffer of a,
         // though it has the same size. A Reshape to a fixed shape is static again.
+        // (Until the library declared inference for its pointwise gradients this was GeluGrad.)
         var types = new Dictionary<string, TensorType>
         {
-            ["x"] = F(8, 8), ["a"] = F(8, 8), ["g"] = F(8, 8), ["n"] = F(8, 8), ["shape"] = new(7, TensorShape.Of(2)),
+            ["x"] = F(8, 8), ["k"] = F(), ["a"] = F(8, 8), ["g"] = F(8, 8), ["n"] = F(8, 8), ["shape"] = new(7, TensorShape.Of(2)),
             ["m"] = F(8, 8), ["y"] = F(8, 8),
         };
         var nodes = new[]
         {
             N(0, "Neg", ["x"], ["a"]),
-            N(1, "GeluGrad", ["a", "x"], ["g"], "com.microsoft"),
+            N(1, "Scale", ["a", "k"], ["g"], "com.microsoft"),
             N(2, "Neg", ["g"], ["n"]),
             N(3, "Reshape", ["n", "shape"], ["m"]),
             N(4, "Neg", ["m"], ["y"]),
         };
-        RuntimeGraph graph = Graph(nodes, types, ["x"], ["y"], new() { ["shape"] = [8, 8] });
+        RuntimeGraph graph = Graph(nodes, types, ["x", "k"], ["y"], new() { ["shape"] = [8, 8] });
         IReadOnlyList<RuntimeNode> order = RuntimeExecutionOrder.Of(graph);
         IReadOnlySet<string> known = RuntimeStaticShapes.Of(graph, order);
         Assert.Contains("a", known);
@@ -125,6 +126,58 @@ public class RuntimeMemoryModelTests
         Assert.Contains("m", known);
         ArenaTimeline timeline = RuntimeAllocationPlanner.Simulate(graph, order, known)!;
         Assert.Equal(["a", "g", "n"], timeline.AllocatedValues.OrderBy(v => v));
+    }
+
+    [Fact]
+    public void TheLossAndItsGradientTakeTheScoresBufferInPlace()
+    {
+        // The library infers log_prob = scores' shape, loss = scalar (labels known), d_logits =
+        // log_prob's shape, and declares log_prob over the scores and d_logits over log_prob. s is
+        // only read by the loss and lp only by its gradient, so all three share s's buffer; GeluGrad's
+        // dX (X's shape) then goes over d, which nothing else reads. The loss is a graph output.
+        var types = new Dictionary<string, TensorType>
+        {
+            ["x"] = F(16, 64), ["labels"] = new(7, TensorShape.Of(16)), ["dy"] = F(), ["s"] = F(16, 64), ["loss"] = F(),
+            ["lp"] = F(16, 64), ["d"] = F(16, 64), ["g"] = F(16, 64), ["y"] = F(16, 64),
+        };
+        var nodes = new[]
+        {
+            N(0, "Neg", ["x"], ["s"]),
+            N(1, "SoftmaxCrossEntropyLossInternal", ["s", "labels"], ["loss", "lp"], "com.microsoft"),
+            N(2, "SoftmaxCrossEntropyLossInternalGrad", ["dy", "lp", "labels"], ["d"], "com.microsoft"),
+            N(3, "GeluGrad", ["d", "x"], ["g"], "com.microsoft"),
+            N(4, "Neg", ["g"], ["y"]),
+        };
+        RuntimeGraph graph = Graph(nodes, types, ["x", "labels", "dy"], ["loss", "y"]);
+        IReadOnlyList<RuntimeNode> order = RuntimeExecutionOrder.Of(graph);
+        IReadOnlySet<string> known = RuntimeStaticShapes.Of(graph, order);
+        Assert.Superset(new HashSet<string> { "s", "loss", "lp", "d", "g" }, known.ToHashSet());
+        ArenaTimeline timeline = RuntimeAllocationPlanner.Simulate(graph, order, known)!;
+        Assert.Equal("s", timeline.Buffers["lp"]);
+        Assert.Equal("s", timeline.Buffers["d"]);
+        Assert.Equal("s", timeline.Buffers["g"]);
+        Assert.Equal([new BufferLife("s", 4096, 0, 4)], timeline.Lives);
+    }
+
+    [Fact]
+    public void TheLossIsNotWrittenOverScoresThatAreReadAgain()
+    {
+        // s has a second reader after the loss: its buffer is not free when the loss runs.
+        var types = new Dictionary<string, TensorType>
+        {
+            ["x"] = F(16, 64), ["labels"] = new(7, TensorShape.Of(16)), ["s"] = F(16, 64), ["loss"] = F(), ["lp"] = F(16, 64),
+            ["t"] = F(16, 64), ["y"] = F(16, 64),
+        };
+        var nodes = new[]
+        {
+            N(0, "Neg", ["x"], ["s"]),
+            N(1, "SoftmaxCrossEntropyLossInternal", ["s", "labels"], ["loss", "lp"], "com.microsoft"),
+            N(2, "Add", ["s", "lp"], ["y"]),
+        };
+        RuntimeGraph graph = Graph(nodes, types, ["x", "labels"], ["loss", "y"]);
+        IReadOnlyList<RuntimeNode> order = RuntimeExecutionOrder.Of(graph);
+        ArenaTimeline timeline = RuntimeAllocationPlanner.Simulate(graph, order, RuntimeStaticShapes.Of(graph, order))!;
+        Assert.Equal("lp", timeline.Buffers["lp"]);
     }
 
     [Fact]
