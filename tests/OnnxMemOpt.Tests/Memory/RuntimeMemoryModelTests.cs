@@ -100,24 +100,23 @@ public class RuntimeMemoryModelTests
     [Fact]
     public void OutputsOfOpsWithoutShapeInferenceGetBuffersOfTheirOwn()
     {
-        // Scale comes from this project's custom-op library, registered without shape inference, so
+        // GeluGrad comes from this project's custom-op library (no shape inference in the runtime), so
         // g and its consumer's output n have no static shape: n cannot take the dead buffer of a,
         // though it has the same size. A Reshape to a fixed shape is static again.
-        // (Until the library declared inference for its pointwise gradients this was GeluGrad.)
         var types = new Dictionary<string, TensorType>
         {
-            ["x"] = F(8, 8), ["k"] = F(), ["a"] = F(8, 8), ["g"] = F(8, 8), ["n"] = F(8, 8), ["shape"] = new(7, TensorShape.Of(2)),
+            ["x"] = F(8, 8), ["a"] = F(8, 8), ["g"] = F(8, 8), ["n"] = F(8, 8), ["shape"] = new(7, TensorShape.Of(2)),
             ["m"] = F(8, 8), ["y"] = F(8, 8),
         };
         var nodes = new[]
         {
             N(0, "Neg", ["x"], ["a"]),
-            N(1, "Scale", ["a", "k"], ["g"], "com.microsoft"),
+            N(1, "GeluGrad", ["a", "x"], ["g"], "com.microsoft"),
             N(2, "Neg", ["g"], ["n"]),
             N(3, "Reshape", ["n", "shape"], ["m"]),
             N(4, "Neg", ["m"], ["y"]),
         };
-        RuntimeGraph graph = Graph(nodes, types, ["x", "k"], ["y"], new() { ["shape"] = [8, 8] });
+        RuntimeGraph graph = Graph(nodes, types, ["x"], ["y"], new() { ["shape"] = [8, 8] });
         IReadOnlyList<RuntimeNode> order = RuntimeExecutionOrder.Of(graph);
         IReadOnlySet<string> known = RuntimeStaticShapes.Of(graph, order);
         Assert.Contains("a", known);
@@ -133,8 +132,9 @@ public class RuntimeMemoryModelTests
     {
         // The library infers log_prob = scores' shape, loss = scalar (labels known), d_logits =
         // log_prob's shape, and declares log_prob over the scores and d_logits over log_prob. s is
-        // only read by the loss and lp only by its gradient, so all three share s's buffer; GeluGrad's
-        // dX (X's shape) then goes over d, which nothing else reads. The loss is a graph output.
+        // only read by the loss and lp only by its gradient, so all three share s's buffer;
+        // SoftmaxGrad_13's dX (Y's shape) then goes over its dY d, which nothing else reads. The
+        // loss is a graph output.
         var types = new Dictionary<string, TensorType>
         {
             ["x"] = F(16, 64), ["labels"] = new(7, TensorShape.Of(16)), ["dy"] = F(), ["s"] = F(16, 64), ["loss"] = F(),
@@ -145,7 +145,7 @@ public class RuntimeMemoryModelTests
             N(0, "Neg", ["x"], ["s"]),
             N(1, "SoftmaxCrossEntropyLossInternal", ["s", "labels"], ["loss", "lp"], "com.microsoft"),
             N(2, "SoftmaxCrossEntropyLossInternalGrad", ["dy", "lp", "labels"], ["d"], "com.microsoft"),
-            N(3, "GeluGrad", ["d", "x"], ["g"], "com.microsoft"),
+            N(3, "SoftmaxGrad_13", ["d", "x"], ["g"], "com.microsoft"),
             N(4, "Neg", ["g"], ["y"]),
         };
         RuntimeGraph graph = Graph(nodes, types, ["x", "labels", "dy"], ["loss", "y"]);

@@ -8,8 +8,9 @@ namespace OnnxMemOpt.Memory.Runtime;
 ///   rank-0 input (the custom-op interface shows an unknown shape as rank 0, so the library sets
 ///   nothing then); the loss of SoftmaxCrossEntropyLossInternal is known once the labels are;
 /// - may-in-place outputs of the CPU kernels: the loss's log_prob over the scores, the loss
-///   gradients' d_logits over log_prob, and the pointwise and softmax gradients' dX over dY.
-/// Training ops not listed here declare neither: their outputs have no static shape.
+///   gradients' d_logits over log_prob, and the softmax gradients' dX over dY.
+/// Training ops not listed here (the pointwise gradients such as GeluGrad among them) declare
+/// neither: their outputs have no static shape.
 /// </summary>
 public static class LibraryTrainingOps
 {
@@ -18,29 +19,20 @@ public static class LibraryTrainingOps
     /// <summary>Output <see cref="Output"/> has input <see cref="Input"/>'s shape, and may take its buffer when <see cref="InPlace"/>.</summary>
     private sealed record OutputRule(int Output, int Input, bool InPlace);
 
-    private static readonly OutputRule[] PointwiseGradient = [new(0, 1, false), new(0, 0, true)];
+    /// <summary>(dY, Y) -> dX: dX has Y's shape and may be written over dY.</summary>
+    private static readonly OutputRule[] SoftmaxGradient = [new(0, 1, false), new(0, 0, true)];
 
+    /// <summary>(dY, log_prob, labels, ...) -> d_logits: log_prob's shape, written over log_prob.</summary>
     private static readonly OutputRule[] LossGradient = [new(0, 1, false), new(0, 1, true)];
 
     private static readonly Dictionary<string, OutputRule[]> Rules = new(StringComparer.Ordinal)
     {
-        // (dY, X[, B]) -> dX: dX has X's shape and may be written over dY.
-        ["GeluGrad"] = PointwiseGradient,
-        ["FastGeluGrad"] = PointwiseGradient,
-        ["BiasGeluGrad_dX"] = PointwiseGradient,
-        ["BiasFastGeluGrad_dX"] = PointwiseGradient,
-        ["QuickGeluGrad"] = PointwiseGradient,
-        ["ReluGrad"] = PointwiseGradient,
-        ["SigmoidGrad"] = PointwiseGradient,
-        ["TanhGrad"] = PointwiseGradient,
-        // (dY, Y) -> dX: the same.
-        ["SoftmaxGrad"] = PointwiseGradient,
-        ["SoftmaxGrad_13"] = PointwiseGradient,
-        ["LogSoftmaxGrad"] = PointwiseGradient,
-        ["LogSoftmaxGrad_13"] = PointwiseGradient,
+        ["SoftmaxGrad"] = SoftmaxGradient,
+        ["SoftmaxGrad_13"] = SoftmaxGradient,
+        ["LogSoftmaxGrad"] = SoftmaxGradient,
+        ["LogSoftmaxGrad_13"] = SoftmaxGradient,
         // (scores, labels, ...) -> (loss, log_prob): log_prob has the scores' shape and may be written over them.
         ["SoftmaxCrossEntropyLossInternal"] = [new(1, 0, false), new(1, 0, true)],
-        // (dY, log_prob, labels, ...) -> d_logits: log_prob's shape, written over log_prob.
         ["SoftmaxCrossEntropyLossGrad"] = LossGradient,
         ["SoftmaxCrossEntropyLossInternalGrad"] = LossGradient,
     };

@@ -7,8 +7,8 @@ namespace OnnxMemOpt.Memory.Runtime;
 /// values the runtime cannot infer always get buffers of their own.
 /// The runtime infers shapes with each op's ONNX shape-inference function. The stock runtime has
 /// those for the ONNX ops and its own contrib ops. Of the training ops of this project's custom-op
-/// library (domain com.microsoft), the loss, its gradients and the pointwise and softmax gradients
-/// infer the outputs <see cref="LibraryTrainingOps"/> lists; the others (layer-norm, dropout,
+/// library (domain com.microsoft), the loss, its gradients and the softmax gradients infer the
+/// outputs <see cref="LibraryTrainingOps"/> lists; the others (pointwise, layer-norm, dropout,
 /// slice and gather gradients, ...) are registered without inference, so their outputs, and
 /// everything computed from them, have no static shape. The library's own com.onnxmemopt ops infer
 /// their outputs from input 0.

@@ -174,7 +174,6 @@ std::unique_ptr<OrtCustomOp> MakeCudaPointwiseGradOp(const char* name, bool has_
     spec.inputs.push_back(Req<T>());
   }
   spec.provider = kCudaProvider;
-  DeclarePointwiseGradBuffers(spec);
   return MakeOp(std::move(spec), [name, has_bias, fn](const OrtKernelInfo*) {
     return std::make_unique<CudaPointwiseGradKernel<T, Fn>>(name, fn, has_bias);
   });

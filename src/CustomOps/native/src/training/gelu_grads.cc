@@ -15,7 +15,6 @@ namespace {
 template <typename T>
 std::unique_ptr<OrtCustomOp> MakeQuickGeluGradOp() {
   OpSpec spec{"QuickGeluGrad", {Req<T>(), Req<T>()}, {Req<T>()}};
-  DeclarePointwiseGradBuffers(spec);
   return MakeOp(std::move(spec), [](const OrtKernelInfo* info) {
     const QuickGeluDerivative fn{FloatAttr(info, "alpha", 1.702f)};
     return std::make_unique<PointwiseGradKernel<T, QuickGeluDerivative>>("QuickGeluGrad", fn, false);

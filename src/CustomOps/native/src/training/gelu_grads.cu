@@ -10,7 +10,6 @@ template <typename T>
 std::unique_ptr<OrtCustomOp> MakeCudaQuickGeluGradOp() {
   OpSpec spec{"QuickGeluGrad", {Req<T>(), Req<T>()}, {Req<T>()}};
   spec.provider = kCudaProvider;
-  DeclarePointwiseGradBuffers(spec);
   return MakeOp(std::move(spec), [](const OrtKernelInfo* info) {
     const QuickGeluDerivative fn{FloatAttr(info, "alpha", 1.702f)};
     return std::make_unique<CudaPointwiseGradKernel<T, QuickGeluDerivative>>("QuickGeluGrad", fn, false);
