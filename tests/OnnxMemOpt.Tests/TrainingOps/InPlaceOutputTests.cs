@@ -189,6 +189,60 @@ public class InPlaceOutputTests(ITestOutputHelper output)
         Assert.Empty(metadata["dx"].Dimensions);
     }
 
+    public static TheoryData<string> OpsForTheShapeMirror() =>
+    [
+        "SoftmaxCrossEntropyLossInternal", "SoftmaxCrossEntropyLossGrad", "SoftmaxCrossEntropyLossInternalGrad",
+        "SoftmaxGrad", "SoftmaxGrad_13", "LogSoftmaxGrad", "LogSoftmaxGrad_13", "GeluGrad", "BiasGeluGrad_dX", "ReluGrad",
+    ];
+
+    /// <summary>
+    /// The memory model's list of the library's shape inference (LibraryTrainingOps, read through
+    /// RuntimeStaticShapes) against what ONNX Runtime infers with the library loaded: an output is
+    /// static for one exactly when it is for the other.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(OpsForTheShapeMirror))]
+    public void TheMemoryModelKnowsTheShapesTheRuntimeInfers(string op)
+    {
+        const int n = 3, c = 4;
+        var model = new TinyModel();
+        string[] outputs;
+        var none = TinyModel.Attr("reduction", "none");
+        switch (op)
+        {
+            case "SoftmaxCrossEntropyLossInternal":
+                model.Input("scores", DataType.Float, n, c).Input("labels", DataType.Int64, n)
+                    .Node(op, ["scores", "labels"], outputs = ["loss", "log_prob"], OpHarness.Microsoft, none);
+                break;
+            case "SoftmaxCrossEntropyLossGrad" or "SoftmaxCrossEntropyLossInternalGrad":
+                model.Input("dy", DataType.Float, n).Input("log_prob", DataType.Float, n, c).Input("labels", DataType.Int64, n)
+                    .Node(op, ["dy", "log_prob", "labels"], outputs = ["d_logits"], OpHarness.Microsoft, none);
+                break;
+            case "BiasGeluGrad_dX":
+                model.Input("dy", DataType.Float, n, c).Input("x", DataType.Float, n, c).Input("b", DataType.Float, c)
+                    .Node(op, ["dy", "x", "b"], outputs = ["dx"], OpHarness.Microsoft);
+                break;
+            default:
+                model.Input("dy", DataType.Float, n, c).Input("x", DataType.Float, n, c)
+                    .Node(op, ["dy", "x"], outputs = ["dx"], OpHarness.Microsoft);
+                break;
+        }
+        foreach (string name in outputs)
+        {
+            model.OutputUnshaped(name, DataType.Float);
+        }
+        using InferenceSession session = OrtRunner.CreateSession(model.ToBytes());
+
+        var graph = OnnxModel.FromProto(model.Build()).Graph;
+        RuntimeGraph runtimeGraph = RuntimeGraph.Of(graph, OnnxMemOpt.Graph.Shapes.ShapeInference.Infer(graph));
+        IReadOnlySet<string> known = RuntimeStaticShapes.Of(runtimeGraph, RuntimeExecutionOrder.Of(runtimeGraph));
+        foreach (string name in outputs)
+        {
+            bool runtimeKnows = session.OutputMetadata[name].Dimensions.Length > 0;
+            Assert.True(runtimeKnows == known.Contains(name), $"{op} output {name}: runtime infers {runtimeKnows}, memory model {known.Contains(name)}");
+        }
+    }
+
     /// <summary>Runs twice on a fresh session as the bench does (memory pattern off, two intra-op threads).</summary>
     private static (Dictionary<string, double[]> Outputs, long MaxInUse) RunTwice(TinyModel model, NamedOnnxValue[] feeds)
     {

@@ -8,7 +8,8 @@ namespace OnnxMemOpt.Memory.Runtime;
 ///   rank-0 input (the custom-op interface shows an unknown shape as rank 0, so the library sets
 ///   nothing then); the loss of SoftmaxCrossEntropyLossInternal is known once the labels are;
 /// - may-in-place outputs of the CPU kernels: the loss's log_prob over the scores, the loss
-///   gradients' d_logits over log_prob, and the softmax gradients' dX over dY.
+///   gradients' d_logits over log_prob, and the softmax gradients' dX over dY (the library declares
+///   them to runtimes with API 18 or newer, ONNX Runtime 1.18+; the project runs 1.31).
 /// Training ops not listed here (the pointwise gradients such as GeluGrad among them) declare
 /// neither: their outputs have no static shape.
 /// </summary>
