@@ -128,6 +128,59 @@ public class RuntimeMemoryModelTests
     }
 
     [Fact]
+    public void TheLossAndItsGradientTakeTheScoresBufferInPlace()
+    {
+        // The library infers log_prob = scores' shape, loss = scalar (labels known), d_logits =
+        // log_prob's shape, and declares log_prob over the scores and d_logits over log_prob. s is
+        // only read by the loss and lp only by its gradient, so all three share s's buffer;
+        // SoftmaxGrad_13's dX (Y's shape) then goes over its dY d, which nothing else reads. The
+        // loss is a graph output.
+        var types = new Dictionary<string, TensorType>
+        {
+            ["x"] = F(16, 64), ["labels"] = new(7, TensorShape.Of(16)), ["dy"] = F(), ["s"] = F(16, 64), ["loss"] = F(),
+            ["lp"] = F(16, 64), ["d"] = F(16, 64), ["g"] = F(16, 64), ["y"] = F(16, 64),
+        };
+        var nodes = new[]
+        {
+            N(0, "Neg", ["x"], ["s"]),
+            N(1, "SoftmaxCrossEntropyLossInternal", ["s", "labels"], ["loss", "lp"], "com.microsoft"),
+            N(2, "SoftmaxCrossEntropyLossInternalGrad", ["dy", "lp", "labels"], ["d"], "com.microsoft"),
+            N(3, "SoftmaxGrad_13", ["d", "x"], ["g"], "com.microsoft"),
+            N(4, "Neg", ["g"], ["y"]),
+        };
+        RuntimeGraph graph = Graph(nodes, types, ["x", "labels", "dy"], ["loss", "y"]);
+        IReadOnlyList<RuntimeNode> order = RuntimeExecutionOrder.Of(graph);
+        IReadOnlySet<string> known = RuntimeStaticShapes.Of(graph, order);
+        Assert.Superset(new HashSet<string> { "s", "loss", "lp", "d", "g" }, known.ToHashSet());
+        ArenaTimeline timeline = RuntimeAllocationPlanner.Simulate(graph, order, known)!;
+        Assert.Equal("s", timeline.Buffers["lp"]);
+        Assert.Equal("s", timeline.Buffers["d"]);
+        Assert.Equal("s", timeline.Buffers["g"]);
+        Assert.Equal([new BufferLife("s", 4096, 0, 4)], timeline.Lives);
+    }
+
+    [Fact]
+    public void TheLossIsNotWrittenOverScoresThatAreReadAgain()
+    {
+        // s has a second reader after the loss: its buffer is not free when the loss runs.
+        var types = new Dictionary<string, TensorType>
+        {
+            ["x"] = F(16, 64), ["labels"] = new(7, TensorShape.Of(16)), ["s"] = F(16, 64), ["loss"] = F(), ["lp"] = F(16, 64),
+            ["t"] = F(16, 64), ["y"] = F(16, 64),
+        };
+        var nodes = new[]
+        {
+            N(0, "Neg", ["x"], ["s"]),
+            N(1, "SoftmaxCrossEntropyLossInternal", ["s", "labels"], ["loss", "lp"], "com.microsoft"),
+            N(2, "Add", ["s", "lp"], ["y"]),
+        };
+        RuntimeGraph graph = Graph(nodes, types, ["x", "labels"], ["loss", "y"]);
+        IReadOnlyList<RuntimeNode> order = RuntimeExecutionOrder.Of(graph);
+        ArenaTimeline timeline = RuntimeAllocationPlanner.Simulate(graph, order, RuntimeStaticShapes.Of(graph, order))!;
+        Assert.Equal("lp", timeline.Buffers["lp"]);
+    }
+
+    [Fact]
     public void BfcArenaRoundsSplitsOnlyLargeChunksAndCountsWholeChunks()
     {
         var arena = new BfcArenaReplay();

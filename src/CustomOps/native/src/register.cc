@@ -1,4 +1,6 @@
 // RegisterCustomOps: the library's only exported symbol.
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -15,6 +17,19 @@ inline constexpr uint32_t kRequiredOrtApiVersion = kOrtApiVersion;
 
 namespace {
 
+uint32_t loaded_runtime_api_version = kOrtApiVersion;
+
+// "1.N.p" -> N. Probing GetApi(N) instead would make older runtimes print an error for every
+// version they lack.
+uint32_t ApiVersionOf(const char* version) {
+  char* end = nullptr;
+  const unsigned long major = std::strtoul(version, &end, 10);
+  if (end == nullptr || *end != '.') return kOrtApiVersion;
+  if (major > 1) return ORT_API_VERSION;  // a 2.x runtime has every API this library knows
+  const unsigned long minor = std::strtoul(end + 1, nullptr, 10);
+  return static_cast<uint32_t>(std::max<unsigned long>(minor, kOrtApiVersion));
+}
+
 struct LoadedDomains {
   std::vector<std::unique_ptr<OrtCustomOp>> ops;
   std::map<std::string, Ort::CustomOpDomain> domains;
@@ -28,6 +43,9 @@ LoadedDomains& Domains() {
 }
 
 }  // namespace
+
+uint32_t RuntimeApiVersion() { return loaded_runtime_api_version; }
+
 }  // namespace onnxmemopt
 
 extern "C" __attribute__((visibility("default"))) OrtStatus* ORT_API_CALL
@@ -46,6 +64,7 @@ RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
 
   static std::mutex mutex;
   std::lock_guard<std::mutex> lock(mutex);
+  loaded_runtime_api_version = ApiVersionOf(api_base->GetVersionString());
   try {
     LoadedDomains& loaded = Domains();
     if (loaded.domains.empty()) {

@@ -7,8 +7,9 @@ namespace OnnxMemOpt.Memory.Runtime;
 /// Identity); a may-in-place output takes the input's buffer when this node is the input's last
 /// reader and both have the same static shape and element size (the unary activations; Softmax and
 /// LogSoftmax for float).
-/// Kernels of custom-op libraries declare neither here (this project's library sets no in-place
-/// map), so their outputs always get buffers of their own.
+/// Of this project's custom-op library, only the CPU training ops that
+/// <see cref="LibraryTrainingOps"/> lists declare may-in-place outputs (no alias); its com.onnxmemopt
+/// ops declare neither.
 /// </summary>
 public static class CpuKernelBuffers
 {
@@ -31,5 +32,6 @@ public static class CpuKernelBuffers
 
     /// <summary>The input whose buffer output <paramref name="output"/> may take over in place, or null.</summary>
     public static int? InPlaceInput(RuntimeNode node, int output) =>
-        output == 0 && node.Domain.Length == 0 && InPlaceActivations.Contains(node.OpType) ? 0 : null;
+        output == 0 && node.Domain.Length == 0 && InPlaceActivations.Contains(node.OpType) ? 0
+        : LibraryTrainingOps.InPlaceInput(node, output);
 }

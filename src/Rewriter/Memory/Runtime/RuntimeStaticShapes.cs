@@ -6,10 +6,12 @@ namespace OnnxMemOpt.Memory.Runtime;
 /// have static shapes (PlannerImpl::SameSize; FindReusableTensor gives up on an unknown shape), so
 /// values the runtime cannot infer always get buffers of their own.
 /// The runtime infers shapes with each op's ONNX shape-inference function. The stock runtime has
-/// those for the ONNX ops and its own contrib ops; the training ops of this project's custom-op
-/// library (domain com.microsoft: the *Grad ops, SoftmaxCrossEntropyLossInternal, ...) are
-/// registered without one, so their outputs, and everything computed from them, have no static
-/// shape. The library's own com.onnxmemopt ops infer their outputs from input 0.
+/// those for the ONNX ops and its own contrib ops. Of the training ops of this project's custom-op
+/// library (domain com.microsoft), the loss, its gradients and the softmax gradients infer the
+/// outputs <see cref="LibraryTrainingOps"/> lists; the others (pointwise, layer-norm, dropout,
+/// slice and gather gradients, ...) are registered without inference, so their outputs, and
+/// everything computed from them, have no static shape. The library's own com.onnxmemopt ops infer
+/// their outputs from input 0.
 /// </summary>
 public static class RuntimeStaticShapes
 {
@@ -32,6 +34,11 @@ public static class RuntimeStaticShapes
         known.UnionWith(graph.Constants.Where(graph.Types.ContainsKey));
         foreach (RuntimeNode node in order)
         {
+            if (LibraryTrainingOps.IsLibraryOp(node))
+            {
+                known.UnionWith(LibraryTrainingOps.InferredOutputs(graph, node, known).Where(graph.Types.ContainsKey).ToList());
+                continue;
+            }
             bool inferred = node.Domain switch
             {
                 "" when node.OpType == "Reshape" => known.Contains(node.Inputs[0]) || IsFixedShape(graph, node.Inputs.ElementAtOrDefault(1)),

@@ -25,6 +25,11 @@ inline constexpr const char* kMicrosoftDomain = "com.microsoft";
 // included) therefore loads this library, and an older runtime gets a clear error.
 inline constexpr uint32_t kOrtApiVersion = 17;
 
+// The OrtApi version of the runtime that loaded the library (ONNX Runtime 1.N serves API N), set by
+// RegisterCustomOps before any op is created. Ops use it to declare, only where the runtime has
+// them, features newer than kOrtApiVersion (may-in-place outputs need 18).
+uint32_t RuntimeApiVersion();
+
 // Ops are created once and never deleted (ONNX Runtime keeps raw pointers to them), so the
 // missing virtual destructor of OrtCustomOp never matters.
 using OpFactory = std::function<std::unique_ptr<OrtCustomOp>()>;

@@ -13,6 +13,10 @@
 // upstream gradient of sample i (reduction "none") or dY (/ the mean's divisor); ignored samples
 // get 0; the InternalGrad `bias` is added elementwise (ORTModule fuses a residual gradient there).
 // T: float16, float, double, bfloat16; Tind: int32, int64; output_type other than T is refused.
+// Buffers: log_prob may take the scores' buffer and d_logits log_prob's (ONNX Runtime does so when
+// the node is that input's last reader and the shapes are static, which the shape inference below
+// provides), so the kernels finish reading each input element before writing the output element
+// over it. That halves the pair of [N, C, ...] tensors a language model's loss holds.
 #include <cmath>
 
 #include "onnxmemopt/training_common.h"
@@ -137,13 +141,14 @@ class SoftmaxCrossEntropyLossInternalKernel final : public TrainingKernel {
                         sum += std::exp(Element<T>::Load(x[layout.ClassIndex(i, c)]) - max);
                       }
                       const Accumulator log_sum = max + std::log(sum);
+                      // Read before the row is overwritten: log_prob may be the scores' buffer.
+                      const size_t k = static_cast<size_t>(i);
+                      const Accumulator picked = Element<T>::Load(x[layout.ClassIndex(i, targets.label[k])]) - log_sum;
+                      sample_loss[k] = targets.weight[k] == 0.0 ? 0.0 : -picked * targets.weight[k];
                       for (int64_t c = 0; c < layout.classes; ++c) {
                         const int64_t at = layout.ClassIndex(i, c);
                         log_prob[at] = Element<T>::Store(static_cast<ComputeOf<T>>(Element<T>::Load(x[at]) - log_sum));
                       }
-                      const size_t k = static_cast<size_t>(i);
-                      const Accumulator picked = Element<T>::Load(x[layout.ClassIndex(i, targets.label[k])]) - log_sum;
-                      sample_loss[k] = targets.weight[k] == 0.0 ? 0.0 : -picked * targets.weight[k];
                     }
                   });
 
@@ -230,6 +235,8 @@ class SoftmaxCrossEntropyLossGradKernel final : public TrainingKernel {
                         if (bias != nullptr) {
                           value += Element<T>::Load(bias[at]);
                         }
+                        // lp[at] (possibly this very element: d_logits may be log_prob's buffer)
+                        // was read above; bias is never declared in place, so it is intact.
                         d_logits[at] = Element<T>::Store(static_cast<ComputeOf<T>>(value));
                       }
                     }
@@ -244,6 +251,34 @@ class SoftmaxCrossEntropyLossGradKernel final : public TrainingKernel {
   std::optional<int64_t> ignore_index_attr_;
 };
 
+// The loss is known once the labels are: a scalar, or the labels' shape for reduction "none".
+// (ONNX's own SoftmaxCrossEntropyLoss knows the scalar without the labels; waiting for them keeps
+// the rule one the memory estimator can mirror without the attribute, and training graphs feed
+// labels with their shape.)
+void InferLossShape(const ShapeInference& inference) {
+  if (!inference.InputShapeKnown(1)) {
+    return;
+  }
+  if (inference.StringAttributeOr("reduction", "mean") == "none") {
+    inference.SetOutput(0, inference.InputType(0), inference.InputShape(1));
+  } else {
+    inference.SetOutput(0, inference.InputType(0), {});
+  }
+}
+
+// log_prob has the scores' shape and may take their buffer; d_logits has log_prob's and may take
+// its buffer (the gradient ops' input 1).
+void DeclareForwardBuffers(OpSpec& spec) {
+  spec.same_shape = {{1, 0}};
+  spec.infer_shapes = &InferLossShape;
+  spec.may_inplace = {{0, 1}};
+}
+
+void DeclareGradientBuffers(OpSpec& spec) {
+  spec.same_shape = {{0, 1}};
+  spec.may_inplace = {{1, 0}};
+}
+
 template <typename TInd>
 bool RegisterForIndex() {
   return RegisterForEach<ONNXMEMOPT_FLOAT_TYPES>(
@@ -253,6 +288,7 @@ bool RegisterForIndex() {
                OpSpec spec{"SoftmaxCrossEntropyLossInternal",
                            {Req<T>(), Req<TInd>(), Opt<T>(), Opt<int64_t>()},
                            {Req<T>(), Req<T>()}};
+               DeclareForwardBuffers(spec);
                return MakeOp(std::move(spec), [](const OrtKernelInfo* info) {
                  return std::make_unique<SoftmaxCrossEntropyLossInternalKernel<T, TInd>>(info);
                });
@@ -262,6 +298,7 @@ bool RegisterForIndex() {
              [](auto tag) {
                using T = typename decltype(tag)::type;
                OpSpec spec{"SoftmaxCrossEntropyLossGrad", {Req<T>(), Req<T>(), Req<TInd>(), Opt<T>()}, {Req<T>()}};
+               DeclareGradientBuffers(spec);
                return MakeOp(std::move(spec), [](const OrtKernelInfo* info) {
                  return std::make_unique<SoftmaxCrossEntropyLossGradKernel<T, TInd, false>>(info);
                });
@@ -271,6 +308,7 @@ bool RegisterForIndex() {
            OpSpec spec{"SoftmaxCrossEntropyLossInternalGrad",
                        {Req<T>(), Req<T>(), Req<TInd>(), Opt<T>(), Opt<int64_t>(), Opt<T>()},
                        {Req<T>()}};
+           DeclareGradientBuffers(spec);
            return MakeOp(std::move(spec), [](const OrtKernelInfo* info) {
              return std::make_unique<SoftmaxCrossEntropyLossGradKernel<T, TInd, true>>(info);
            });

@@ -110,6 +110,10 @@ class SoftmaxGradKernel final : public TrainingKernel {
 template <typename T, SoftmaxKind kKind, bool kSingleAxis>
 std::unique_ptr<OrtCustomOp> MakeSoftmaxGradOp(const char* name) {
   OpSpec spec{name, {Req<T>(), Req<T>()}, {Req<T>()}};
+  // dX has Y's shape and may take dY's buffer: each row's sums are complete before the row of dX
+  // is written, and dX[i] reads only dY[i] and Y[i].
+  spec.same_shape = {{0, 1}};
+  spec.may_inplace = {{0, 0}};
   return MakeOp(std::move(spec), [name](const OrtKernelInfo* info) {
     const int64_t default_axis = kSingleAxis ? -1 : 1;
     return std::make_unique<SoftmaxGradKernel<T, kKind, kSingleAxis>>(name, IntAttr(info, "axis", default_axis));

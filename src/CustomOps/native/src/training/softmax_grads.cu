@@ -103,6 +103,7 @@ template <typename T, SoftmaxKind K, bool kSingleAxis>
 std::unique_ptr<OrtCustomOp> MakeCudaSoftmaxGradOp(const char* name) {
   OpSpec spec{name, {Req<T>(), Req<T>()}, {Req<T>()}};
   spec.provider = kCudaProvider;
+  spec.same_shape = {{0, 1}};  // as the CPU overloads (softmax_grads.cc), without in-place
   return MakeOp(std::move(spec), [name](const OrtKernelInfo* info) {
     return std::make_unique<CudaSoftmaxGradKernel<T, K, kSingleAxis>>(name, IntAttr(info, "axis", kSingleAxis ? -1 : 1));
   });
