@@ -46,6 +46,29 @@ public class BenchCommandTests(ITestOutputHelper output)
         Assert.Equal(2, CliRunner.Run("bench").ExitCode);
         Assert.Equal(2, CliRunner.Run("bench", "--preset", "nope").ExitCode);
         Assert.Equal(2, CliRunner.Run("bench", "--preset", "vit-tiny", "--steps", "0").ExitCode);
+        Assert.Equal(2, CliRunner.Run("bench", "--preset", "vit-tiny", "--passes", "regelu2,nope").ExitCode);
+    }
+
+    /// <summary>
+    /// --passes picks the rewritten configuration's passes: the paper's four alone on the LLaMA
+    /// fixture leave the SwiGLU product kept; all passes recompute it and keep less.
+    /// </summary>
+    [Fact]
+    public void PassesOptionChoosesTheRewrittenConfigurationsPasses()
+    {
+        JsonObject Bench(params string[] extra)
+        {
+            CliRunner.Result result = CliRunner.Run(["bench", "--preset", "llama-tiny", "--trainable", "lora-all", "--steps", "1", "--json", .. extra]);
+            Assert.Equal(0, result.ExitCode);
+            return JsonNode.Parse(result.Stdout)!.AsObject();
+        }
+        JsonObject paper = Bench("--passes", "fuse,regelu2,resilu2,msln,msrms");
+        JsonObject all = Bench();
+        output.WriteLine($"paper's passes: {paper["rewrites"]!.ToJsonString()}; all: {all["rewrites"]!.ToJsonString()}");
+        Assert.Null(paper["rewrites"]!["recompute"]);
+        Assert.Equal(2, (int)all["rewrites"]!["recompute"]!);
+        Assert.Equal((long)paper["baseline"]!["saved_activation_bytes"]!, (long)all["baseline"]!["saved_activation_bytes"]!);
+        Assert.True((long)all["rewritten"]!["saved_activation_bytes"]! < (long)paper["rewritten"]!["saved_activation_bytes"]!);
     }
 
     /// <summary>
