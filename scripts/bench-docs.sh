@@ -14,6 +14,10 @@ run minilm-lora-all-b32-s128   --preset minilm --trainable lora-all --batch 32 -
 run vit-4blk-lora-qv-b4        --preset vit-b16 --blocks 4 --batch 4 --trainable lora-qv --steps 3
 run llama-2blk-d512-lora-all   --preset llama --blocks 2 --hidden 512 --seq 128 --batch 2 --vocab 8000 --trainable lora-all --steps 3
 run minilm-lora-qv-b32-s128    --preset minilm --trainable lora-qv --batch 32 --seq 128 --steps 3
+run vit-4blk-lora-fa-b4        --preset vit-b16 --blocks 4 --batch 4 --trainable lora-fa --steps 3
+run vit-4blk-full-b4           --preset vit-b16 --blocks 4 --batch 4 --trainable full --steps 3
+run llama-2blk-d512-lora-fa    --preset llama --blocks 2 --hidden 512 --seq 128 --batch 2 --vocab 8000 --trainable lora-fa --steps 3
+run llama-2blk-d512-full       --preset llama --blocks 2 --hidden 512 --seq 128 --batch 2 --vocab 8000 --trainable full --steps 3
 run vit-4blk-d192-lora-qv-100steps --preset vit-b16 --blocks 4 --hidden 192 --batch 8 --seq 65 --trainable lora-qv --steps 100 --lr 3e-3
 if [ "${1:-quick}" = full ]; then
   run vit-b16-lora-qv-b16      --preset vit-b16 --batch 16 --trainable lora-qv --steps 3
