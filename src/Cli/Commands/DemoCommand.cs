@@ -19,8 +19,9 @@ internal static class DemoCommand
         var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => 100 };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 16 };
         var seq = new Option<int>("--seq") { Description = "Tokens per sentence (padded).", DefaultValueFactory = _ => 32 };
+        var passes = new Option<string?>("--passes") { Description = "Memory passes of the rewritten run, as rewrite's --passes (default: all that apply), e.g. msln to see MS-LN alone." };
         var command = new Command("demo", "Fine-tune all-MiniLM-L6-v2 with LoRA on a small embedded sentiment set, baseline vs rewritten, and write a report.");
-        foreach (Option option in new Option[] { output, steps, batch, seq })
+        foreach (Option option in new Option[] { output, steps, batch, seq, passes })
         {
             command.Options.Add(option);
         }
@@ -32,7 +33,13 @@ internal static class DemoCommand
                 throw new UsageException("--steps and --batch must be at least 1, --seq at least 4");
             }
             bool json = parse.GetValue(common.Json);
-            var settings = new DemoSettings { Steps = parse.GetValue(steps), Batch = parse.GetValue(batch), Sequence = parse.GetValue(seq) };
+            var settings = new DemoSettings
+            {
+                Steps = parse.GetValue(steps),
+                Batch = parse.GetValue(batch),
+                Sequence = parse.GetValue(seq),
+                Passes = RewriteCommand.ParsePasses(parse.GetValue(passes)),
+            };
             string reportDirectory = Path.GetFullPath(parse.GetValue(output)!);
             string work = Path.Combine(Path.GetTempPath(), "onnxmemopt-demo-" + Guid.NewGuid().ToString("N")[..8]);
             try

@@ -16,6 +16,9 @@ internal sealed record DemoSettings
     public int WarmupSteps { get; init; } = 10;
     public int Seed { get; init; } = 42;
 
+    /// <summary>The memory passes of the rewritten run (default: all that apply).</summary>
+    public IReadOnlyList<string> Passes { get; init; } = OnnxMemOpt.Passes.MemoryPasses.All;
+
     /// <summary>Use only this many sentences (tests); null uses the whole embedded set.</summary>
     public int? Examples { get; init; }
 }
@@ -41,7 +44,7 @@ internal static class DemoRunner
         BenchModel model = BenchPresets.MiniLm(new BenchSizes(settings.Batch, settings.Sequence), modelDirectory);
         var encoder = SentenceEncoder.FromVocabulary(Path.Combine(modelDirectory, "vocab.txt"), settings.Sequence);
         var graphOptions = TrainableSets.Options(settings.Trainable, model, loraRank: 8, loraAlpha: 16, settings.Seed);
-        BenchGraphPair graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: true);
+        BenchGraphPair graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: true, settings.Passes);
         GC.Collect();
 
         List<TrainingBatch> trainBatches = Batches(encoder, Shuffled(train, settings.Seed), settings.Batch).Select(b => b.Batch).ToList();
