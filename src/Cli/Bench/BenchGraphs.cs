@@ -27,14 +27,16 @@ internal static class BenchGraphs
     public const string BaselineName = "baseline";
     public const string RewrittenName = "rewritten";
 
-    public static BenchGraphPair Build(BenchModel model, TrainingGraphOptions options, string workDirectory, bool withEvalModel, IReadOnlyList<string>? passes = null)
+    public static BenchGraphPair Build(BenchModel model, TrainingGraphOptions options, string workDirectory, bool withEvalModel,
+        IReadOnlyList<string>? passes = null, RewriteOptions? rewriteOptions = null)
     {
         TrainingGraphResult training = TrainingGraphBuilder.BuildWithReport(model.Forward, options);
-        return FromTrainingGraph(training, model.Dims, workDirectory, withEvalModel, passes);
+        return FromTrainingGraph(training, model.Dims, workDirectory, withEvalModel, passes, rewriteOptions);
     }
 
     /// <summary>Both configurations of an existing training graph (the `bench MODEL` form); <paramref name="training"/> is rewritten in place.</summary>
-    public static BenchGraphPair FromTrainingGraph(TrainingGraphResult training, DimBindings dims, string workDirectory, bool withEvalModel, IReadOnlyList<string>? passes = null)
+    public static BenchGraphPair FromTrainingGraph(TrainingGraphResult training, DimBindings dims, string workDirectory, bool withEvalModel,
+        IReadOnlyList<string>? passes = null, RewriteOptions? rewriteOptions = null)
     {
         OnnxModel model = training.Model;
         FixInputDims(model, dims);
@@ -44,7 +46,7 @@ internal static class BenchGraphs
         BenchGraph baseline = Prepare(BaselineName, model, dims, workDirectory, withEvalModel);
         // leaf-order always runs last, so that both configurations get the same node placement.
         IEnumerable<string> selected = (passes ?? MemoryPasses.All).Where(p => p != GradientLeafOrder.Name).Append(GradientLeafOrder.Name);
-        PassResult rewrites = MemoryPasses.Run(model, selected, dims);
+        PassResult rewrites = MemoryPasses.Run(model, selected, dims, rewriteOptions);
         BenchGraph rewritten = Prepare(RewrittenName, model, dims, workDirectory, withEvalModel);
         return new BenchGraphPair(baseline, rewritten, rewrites, training.Parameters.Count);
     }

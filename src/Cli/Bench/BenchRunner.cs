@@ -22,6 +22,9 @@ internal sealed record BenchSettings
     /// <summary>The memory passes the rewritten configuration gets (default: all; e.g. the paper's four alone).</summary>
     public IReadOnlyList<string> Passes { get; init; } = OnnxMemOpt.Passes.MemoryPasses.All;
 
+    /// <summary>Options of those passes (e.g. which 2-bit GELU table ReGELU2 uses).</summary>
+    public OnnxMemOpt.Patterns.RewriteOptions Rewrite { get; init; } = new();
+
     public bool Interleave { get; init; } = true;
 
     public int IntraOpThreads { get; init; }
@@ -65,7 +68,7 @@ internal static class BenchRunner
         string workDirectory, Action<string, int, float>? onStep = null)
     {
         long start = Stopwatch.GetTimestamp();
-        BenchGraphPair graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: false, settings.Passes);
+        BenchGraphPair graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: false, settings.Passes, settings.Rewrite);
         // The graphs are on disk now and the in-memory training model (paper-scale weights) is garbage.
         GC.Collect();
         var layout = graphs.Baseline.Artifacts.Layout;

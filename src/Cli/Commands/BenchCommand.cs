@@ -47,11 +47,12 @@ internal static class BenchCommand
         var device = new Option<string>("--device") { Description = "cpu, or auto: ONNX Runtime's CUDA provider when the runtime has it and a GPU answers (the CPU package has none).", DefaultValueFactory = _ => "cpu" };
         device.AcceptOnlyFromAmong("cpu", "auto");
         var passes = new Option<string?>("--passes") { Description = "Memory passes of the rewritten configuration, as rewrite's --passes (default: all that apply; leaf-order always runs, on the baseline too)." };
+        Option<string> geluTable = GeluTableOption.Create();
         var keep = new Option<string?>("--keep") { Description = "Keep both configurations' training artifacts in this folder." };
 
         var command = new Command("bench", "Train the baseline and the rewritten training graph side by side: measured and estimated peak, step time, loss.");
         command.Arguments.Add(model);
-        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, pattern, prepacking, sessionConfig, optimization, device, passes, keep })
+        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, pattern, prepacking, sessionConfig, optimization, device, passes, geluTable, keep })
         {
             command.Options.Add(option);
         }
@@ -95,6 +96,7 @@ internal static class BenchCommand
                     },
                     SessionConfig = ParseConfig(parse.GetValue(sessionConfig) ?? []),
                     Passes = passList,
+                    Rewrite = new OnnxMemOpt.Patterns.RewriteOptions { GeluTable = GeluTableOption.Value(parse) },
                 };
                 var graphOptions = TrainableSets.Options(set, benchModel, parse.GetValue(rank), parse.GetValue(alpha), settings.Seed);
                 BenchOutcome outcome = TrainingProgress.Run(io, TrainingProgress.IsInteractive(io, json),

@@ -20,8 +20,9 @@ internal static class DemoCommand
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 16 };
         var seq = new Option<int>("--seq") { Description = "Tokens per sentence (padded).", DefaultValueFactory = _ => 32 };
         var passes = new Option<string?>("--passes") { Description = "Memory passes of the rewritten run, as rewrite's --passes (default: all that apply), e.g. msln to see MS-LN alone." };
+        Option<string> geluTable = GeluTableOption.Create();
         var command = new Command("demo", "Fine-tune all-MiniLM-L6-v2 with LoRA on a small embedded sentiment set, baseline vs rewritten, and write a report.");
-        foreach (Option option in new Option[] { output, steps, batch, seq, passes })
+        foreach (Option option in new Option[] { output, steps, batch, seq, passes, geluTable })
         {
             command.Options.Add(option);
         }
@@ -39,6 +40,7 @@ internal static class DemoCommand
                 Batch = parse.GetValue(batch),
                 Sequence = parse.GetValue(seq),
                 Passes = RewriteCommand.ParsePasses(parse.GetValue(passes)),
+                GeluTable = GeluTableOption.Value(parse),
             };
             string reportDirectory = Path.GetFullPath(parse.GetValue(output)!);
             string work = Path.Combine(Path.GetTempPath(), "onnxmemopt-demo-" + Guid.NewGuid().ToString("N")[..8]);

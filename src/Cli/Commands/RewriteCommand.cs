@@ -35,6 +35,7 @@ internal static class RewriteCommand
         command.Options.Add(passes);
         command.Options.Add(report);
         command.Options.Add(foldTrainable);
+        command.Options.Add(GeluTableOption.Create());
         common.AddTo(command);
         command.SetAction(parse =>
         {
@@ -45,7 +46,7 @@ internal static class RewriteCommand
             MemoryEstimate before = MemoryEstimate.Of(loaded, dims);
             bool withRuntimePeak = parse.GetValue(runtimePeak);
             RuntimeArenaPeakResult? runtimeBefore = withRuntimePeak ? RuntimeArenaPeak.Of(loaded, dims) : null;
-            var options = new RewriteOptions { FoldTrainableAffine = parse.GetValue(foldTrainable) };
+            var options = new RewriteOptions { FoldTrainableAffine = parse.GetValue(foldTrainable), GeluTable = GeluTableOption.Value(parse) };
             PassResult result = selected.Length > 0 ? MemoryPasses.Run(loaded, selected, dims, options) : new PassResult();
             MemoryEstimate after = selected.Length > 0 ? MemoryEstimate.Of(loaded, dims) : before;
             RuntimeArenaPeakResult? runtimeAfter = withRuntimePeak ? (selected.Length > 0 ? RuntimeArenaPeak.Of(loaded, dims) : runtimeBefore) : null;
@@ -57,6 +58,7 @@ internal static class RewriteCommand
                 ["output"] = path,
                 ["passes"] = new JsonArray(selected.Select(p => (JsonNode?)JsonValue.Create(p)).ToArray()),
                 ["fold_trainable_affine"] = options.FoldTrainableAffine,
+                ["gelu_table"] = options.GeluTable,
                 ["rewrites"] = MemoryReport.Rewrites(result),
                 ["skipped"] = MemoryReport.Skipped(result),
                 ["memory_before"] = MemoryReport.WithRuntimePeak(MemoryReport.ToJson(before), runtimeBefore),

@@ -19,6 +19,9 @@ internal sealed record DemoSettings
     /// <summary>The memory passes of the rewritten run (default: all that apply).</summary>
     public IReadOnlyList<string> Passes { get; init; } = OnnxMemOpt.Passes.MemoryPasses.All;
 
+    /// <summary>The 2-bit GELU derivative table of ReGELU2 (default: the paper's).</summary>
+    public string GeluTable { get; init; } = OnnxMemOpt.Patterns.GeluTables.Yang2024;
+
     /// <summary>Use only this many sentences (tests); null uses the whole embedded set.</summary>
     public int? Examples { get; init; }
 }
@@ -44,7 +47,8 @@ internal static class DemoRunner
         BenchModel model = BenchPresets.MiniLm(new BenchSizes(settings.Batch, settings.Sequence), modelDirectory);
         var encoder = SentenceEncoder.FromVocabulary(Path.Combine(modelDirectory, "vocab.txt"), settings.Sequence);
         var graphOptions = TrainableSets.Options(settings.Trainable, model, loraRank: 8, loraAlpha: 16, settings.Seed);
-        BenchGraphPair graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: true, settings.Passes);
+        BenchGraphPair graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: true, settings.Passes,
+            new OnnxMemOpt.Patterns.RewriteOptions { GeluTable = settings.GeluTable });
         GC.Collect();
 
         List<TrainingBatch> trainBatches = Batches(encoder, Shuffled(train, settings.Seed), settings.Batch).Select(b => b.Batch).ToList();

@@ -65,6 +65,24 @@ public sealed record RewriteOptions
     /// </summary>
     public bool FoldTrainableAffine { get; init; }
 
+    /// <summary>
+    /// The 2-bit GELU derivative table ReGelu2 and ReGelu2Grad use: the paper's (default) or Few-Bit
+    /// Backward's derivative-fitted one (same code and memory; see <c>TwoBitStepTable</c>).
+    /// </summary>
+    public string GeluTable { get; init; } = GeluTables.Yang2024;
+
     /// <summary>Wall-clock budget for all pattern matching of one pass run (see <see cref="RewriteContext.CheckTimeBudget"/>).</summary>
     public TimeSpan MatchTimeBudget { get; init; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>Names of the 2-bit GELU derivative tables, as the ops' <c>table</c> attribute spells them.</summary>
+public static class GeluTables
+{
+    /// <summary>Yang et al. (ICML 2024), METHOD.md: three shifted ReLUs fitted to GELU in function space.</summary>
+    public const string Yang2024 = "yang2024";
+
+    /// <summary>Few-Bit Backward (Novikov et al., ICML 2023): levels fitted to GELU′ itself.</summary>
+    public const string FewBit = "few-bit";
+
+    public static readonly string[] All = [Yang2024, FewBit];
 }

@@ -59,19 +59,21 @@ public sealed class KernelRunner : IDisposable
 
     public static TensorElementType ElementType(OrtValue value) => value.GetTensorTypeAndShape().ElementDataType;
 
-    /// <summary>Model: X -> op -> (Y, Code) -> opGrad(dY, Code) -> dX.</summary>
-    public static TinyModel TwoBitPair(string op, KernelElementType type, long[] shape, float? alpha = null)
+    /// <summary>Model: X -> op -> (Y, Code) -> opGrad(dY, Code) -> dX (both ops carry alpha and table when given).</summary>
+    public static TinyModel TwoBitPair(string op, KernelElementType type, long[] shape, float? alpha = null, string? table = null)
     {
         var dims = shape.Select(d => (long?)d).ToArray();
-        var attributes = alpha is { } a ? new[] { TinyModel.Attr("alpha", a) } : [];
+        var attributes = new List<AttributeProto>();
+        if (alpha is { } a) attributes.Add(TinyModel.Attr("alpha", a));
+        if (table is not null) attributes.Add(TinyModel.Attr("table", table));
         return new TinyModel()
             .Input("X", type.DataType(), dims)
             .Input("dY", type.DataType(), dims)
             .OutputUnshaped("Y", type.DataType())
             .OutputUnshaped("Code", TensorProto.Types.DataType.Uint8)
             .OutputUnshaped("dX", type.DataType())
-            .Node(op, ["X"], ["Y", "Code"], CustomOps.CustomOpLibrary.Domain, attributes)
-            .Node(op + "Grad", ["dY", "Code"], ["dX"], CustomOps.CustomOpLibrary.Domain, attributes);
+            .Node(op, ["X"], ["Y", "Code"], CustomOps.CustomOpLibrary.Domain, [.. attributes])
+            .Node(op + "Grad", ["dY", "Code"], ["dX"], CustomOps.CustomOpLibrary.Domain, [.. attributes]);
     }
 
     /// <summary>Model: X -> op -> (Z, InvStdDev) -> opGrad(dZ, Z, InvStdDev) -> dX.</summary>

@@ -1,4 +1,5 @@
 using OnnxMemOpt.Graph;
+using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Patterns;
 
 namespace OnnxMemOpt.Passes.Memory;
@@ -60,11 +61,13 @@ public sealed class ReGelu2Rule : RewriteRule
         bool exactErfForward = IsErf(forward);
         string y = exactErfForward ? forward.Outputs[0] : graph.UniqueName($"{forward.Outputs[0]}_erf_unused");
         string name = graph.UniqueName($"{forward.Label}/ReGelu2");
-        forwardNodes.Add(GraphEdits.Node("ReGelu2", MemoryRuleSupport.Domain, name, [input], [y, code]));
+        // The paper's table is the ops' default: the attribute is written only for another one.
+        AttributeProto[] table = context.Options.GeluTable == GeluTables.Yang2024 ? [] : [GraphEdits.Attr("table", context.Options.GeluTable)];
+        forwardNodes.Add(GraphEdits.Node("ReGelu2", MemoryRuleSupport.Domain, name, [input], [y, code], table));
         long? saved = MemoryRuleSupport.Bytes(context, x) - MemoryRuleSupport.CodeBytes(context, x);
 
         // Each half goes where the node it replaces ran: the gradient in backward, the op in forward.
-        graph.ReplaceNodes([gradient], [GraphEdits.Node("ReGelu2Grad", MemoryRuleSupport.Domain, graph.UniqueName($"{gradient.Label}/ReGelu2Grad"), [match[_dY], code], [gradient.Outputs[0]])]);
+        graph.ReplaceNodes([gradient], [GraphEdits.Node("ReGelu2Grad", MemoryRuleSupport.Domain, graph.UniqueName($"{gradient.Label}/ReGelu2Grad"), [match[_dY], code], [gradient.Outputs[0]], table)]);
         if (exactErfForward)
         {
             graph.ReplaceNodes([forward], forwardNodes);

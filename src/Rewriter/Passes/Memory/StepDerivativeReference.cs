@@ -16,7 +16,8 @@ public sealed record StepDerivativeReference(OnnxModel? Model, int Replaced, str
 /// method is from exact, and whether the kernels and the rewiring compute the method. This copy of
 /// the original graph replaces, for every ReGelu2Grad/ReSilu2Grad of the rewritten graph, the
 /// original node that produced the same dX by dY ⊙ level[code(X)] written in standard ONNX ops
-/// (Greater/Where/Mul in float32, the thresholds and levels from <see cref="TwoBitStepTable"/>).
+/// (Greater/Where/Mul in float32, the thresholds and levels from <see cref="TwoBitStepTable"/>, the
+/// GELU table the gradient op's <c>table</c> attribute names).
 /// The rewritten graph's gradients must equal this reference to float32 rounding.
 /// </summary>
 public static class StepDerivativeReferenceBuilder
@@ -61,7 +62,8 @@ public static class StepDerivativeReferenceBuilder
             bool gelu = gradient.OpType == "ReGelu2Grad";
             double alpha = gelu ? 1.0 : gradient.GetFloat("alpha", 1.0f);
             int dyType = types.TryGetValue(dY, out TensorType? t) ? t.ElementType : ElementTypes.Float;
-            nodes.AddRange(StepDerivative(graph, gelu ? TwoBitStepTable.Gelu : TwoBitStepTable.Silu, alpha, x, dY, dX, dyType));
+            TwoBitStepTable table = gelu ? TwoBitStepTable.ForGelu(gradient.GetString("table", GeluTables.Yang2024)) : TwoBitStepTable.Silu;
+            nodes.AddRange(StepDerivative(graph, table, alpha, x, dY, dX, dyType));
             graph.ReplaceNodes([replacedNode], nodes);
             replaced++;
         }

@@ -302,6 +302,18 @@ inline int64_t IntAttributeOr(const OrtApi& api, const OrtKernelInfo* info, cons
   return value;
 }
 
+inline std::string StringAttributeOr(const OrtApi& api, const OrtKernelInfo* info, const char* name, const std::string& fallback) {
+  size_t size = 0;
+  if (OrtStatus* status = api.KernelInfoGetAttribute_string(info, name, nullptr, &size)) {
+    api.ReleaseStatus(status);
+    return fallback;
+  }
+  std::string value(size, '\0');
+  Ort::ThrowOnError(api.KernelInfoGetAttribute_string(info, name, value.data(), &size));
+  value.resize(size > 0 ? size - 1 : 0);  // size counts the terminating NUL
+  return value;
+}
+
 template <typename Storage>
 const Storage* TensorData(const Ort::ConstValue& value) {
   return static_cast<const Storage*>(value.GetTensorRawData());

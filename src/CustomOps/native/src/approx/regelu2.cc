@@ -1,5 +1,7 @@
 // ReGelu2(X) -> Y, Code and ReGelu2Grad(dY, Code) -> dX, domain com.onnxmemopt v1, for float,
 // float16 and bfloat16: exact erf-GELU forward, backward through the ReGELU2 step derivative.
+// Optional attribute table: "yang2024" (default, the paper's table) or "few-bit" (Few-Bit
+// Backward's derivative-fitted 2-bit table); both ops of a pair must carry the same table.
 #include "activation_math.h"
 #include "onnxmemopt/registry.h"
 #include "two_bit_approx.h"
@@ -7,10 +9,18 @@
 namespace onnxmemopt::approx {
 namespace {
 
+const StepTable& GeluTable(const OrtApi& api, const OrtKernelInfo* info) {
+  const std::string name = StringAttributeOr(api, info, "table", "yang2024");
+  if (name == "yang2024") return kReGelu2Table;
+  if (name == "few-bit") return kFewBitGelu2Table;
+  throw Ort::Exception("ReGelu2: attribute table must be \"yang2024\" or \"few-bit\", got \"" + name + "\"",
+                       ORT_INVALID_ARGUMENT);
+}
+
 template <typename Elem>
 class ReGelu2Kernel {
  public:
-  ReGelu2Kernel(const OrtApi&, const OrtKernelInfo*) : thresholds_(MakeThresholds(kReGelu2Table, 1.0)) {}
+  ReGelu2Kernel(const OrtApi& api, const OrtKernelInfo* info) : thresholds_(MakeThresholds(GeluTable(api, info), 1.0)) {}
   void Compute(Ort::KernelContext& context) { RunForward<Elem>(context, GeluActivation{}, thresholds_); }
 
  private:
@@ -20,7 +30,7 @@ class ReGelu2Kernel {
 template <typename Elem>
 class ReGelu2GradKernel {
  public:
-  ReGelu2GradKernel(const OrtApi&, const OrtKernelInfo*) : levels_(MakeLevels(kReGelu2Table)) {}
+  ReGelu2GradKernel(const OrtApi& api, const OrtKernelInfo* info) : levels_(MakeLevels(GeluTable(api, info))) {}
   void Compute(Ort::KernelContext& context) { RunBackward<Elem>(context, levels_); }
 
  private:
@@ -48,7 +58,8 @@ ONNXMEMOPT_REGISTER_OP(kOnnxMemOptDomain, [] { return MakeOp<ReGelu2GradKernel<B
 template <typename Elem>
 class ReGelu2CudaKernel {
  public:
-  ReGelu2CudaKernel(const OrtApi&, const OrtKernelInfo*) : thresholds_(MakeThresholds(kReGelu2Table, 1.0)) {}
+  ReGelu2CudaKernel(const OrtApi& api, const OrtKernelInfo* info)
+      : thresholds_(MakeThresholds(GeluTable(api, info), 1.0)) {}
   void Compute(Ort::KernelContext& context) {
     RunCudaForward<Elem>(context, cuda::Activation::kGelu, 1.0, thresholds_);
   }
@@ -60,7 +71,7 @@ class ReGelu2CudaKernel {
 template <typename Elem>
 class ReGelu2GradCudaKernel {
  public:
-  ReGelu2GradCudaKernel(const OrtApi&, const OrtKernelInfo*) : levels_(MakeLevels(kReGelu2Table)) {}
+  ReGelu2GradCudaKernel(const OrtApi& api, const OrtKernelInfo* info) : levels_(MakeLevels(GeluTable(api, info))) {}
   void Compute(Ort::KernelContext& context) { RunCudaBackward<Elem>(context, levels_); }
 
  private:

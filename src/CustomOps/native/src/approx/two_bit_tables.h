@@ -18,6 +18,12 @@ inline constexpr StepTable kReGelu2Table{
     {-3.1858810036855245, -0.001178821281161997, 3.190832613414926},
     {0.0, -0.04922261145617846, 1.0487405950855513, 1.0}};
 
+// A 2-bit GELU derivative fitted on the derivative instead of the function: Few-Bit Backward
+// (Novikov et al., ICML 2023), borders -0.4536, 0, 0.4536 with its optimal levels (METHOD.md,
+// related work). Same code, same memory; selected by ReGelu2/ReGelu2Grad's attribute
+// table = "few-bit" (default "yang2024", the table above).
+inline constexpr StepTable kFewBitGelu2Table{{-0.4536, 0.0, 0.4536}, {-0.0015, 0.3251, 0.6749, 1.0015}};
+
 // x * sigmoid(alpha * x) has derivative SiLU'(alpha * x): same levels, thresholds c_i / alpha.
 inline constexpr StepTable kReSilu2Table{
     {-6.3050461001646445, -0.0008684942046214787, 6.325815242089708},
