@@ -66,6 +66,51 @@ public class ActivationSweepTests
         Assert.True(failures.Count == 0, $"{op} alpha={alpha} {type}, {inputs.Length} inputs: {string.Join("; ", failures)}");
     }
 
+    /// <summary>
+    /// ReGelu2 with table = "few-bit" (Few-Bit Backward's derivative-fitted 2-bit GELU table): the
+    /// forward stays exact GELU, the codes follow that table's borders (strict >, including values
+    /// one float either side of each border and at ±0, ±inf, NaN), and dX = level[code]·dY bit for
+    /// bit, on both CPU paths.
+    /// </summary>
+    [Theory]
+    [InlineData(KernelElementType.Float32)]
+    [InlineData(KernelElementType.Float16)]
+    [InlineData(KernelElementType.BFloat16)]
+    public void FewBitTableGivesItsCodesAndLevels(KernelElementType type)
+    {
+        double[] thresholds = KernelReference.FewBitGelu2Thresholds;
+        double[] levels = KernelReference.FewBitGelu2Levels;
+        float[] x = TestData.ThresholdEdges(type, thresholds, 1.0).Concat(TestData.Normal(4096, seed: 3, scale: 1.0)).ToArray();
+        int n = x.Length;
+        float[] dy = TestData.Normal(n, seed: 4, scale: 2.0);
+        using var runner = new KernelRunner(KernelRunner.TwoBitPair("ReGelu2", type, [n], table: "few-bit"));
+        var seen = new HashSet<int>();
+        foreach (bool portable in new[] { false, true })
+        {
+            float[] y, dx;
+            byte[] code;
+            using (CpuKernelPath.Force(portable))
+            {
+                var outputs = runner.Run(("X", type.CreateTensor(x, [n])), ("dY", type.CreateTensor(dy, [n])));
+                y = type.ReadFloats(outputs["Y"]);
+                code = outputs["Code"].GetTensorDataAsSpan<byte>().ToArray();
+                dx = type.ReadFloats(outputs["dX"]);
+            }
+            for (int i = 0; i < n; i++)
+            {
+                float xi = type.Round(x[i]);
+                Assert.True(type.UlpDistance(y[i], type.Round(KernelReference.Gelu(xi))) <= 1, $"{type} {(portable ? "portable" : "default")} path, x={xi:R}: y={y[i]:R}");
+                int expectedCode = KernelReference.Code(xi, thresholds);
+                Assert.True(expectedCode == KernelReference.Unpack(code, i), $"{type} {(portable ? "portable" : "default")} path, code of x={xi:R}");
+                seen.Add(expectedCode);
+                float expectedGrad = type.Round((float)levels[expectedCode] * type.Round(dy[i]));
+                Assert.True(type.Bits(expectedGrad) == type.Bits(dx[i]) || (float.IsNaN(expectedGrad) && float.IsNaN(dx[i])),
+                    $"{type} i={i}: dX={dx[i]:R}, want {expectedGrad:R}");
+            }
+        }
+        Assert.Equal(4, seen.Count);
+    }
+
     private static Support.TinyModel ForwardOnly(string op, KernelElementType type, float alpha) => new Support.TinyModel()
         .Input("X", type.DataType(), Chunk)
         .OutputUnshaped("Y", type.DataType())

@@ -9,6 +9,9 @@ public static class KernelReference
 {
     public static readonly double[] ReGelu2Thresholds = [-3.1858810036855245, -0.001178821281161997, 3.190832613414926];
     public static readonly double[] ReGelu2Levels = [0.0, -0.04922261145617846, 1.0487405950855513, 1.0];
+    /// <summary>Few-Bit Backward's derivative-fitted 2-bit GELU table (ReGelu2 attribute table = "few-bit").</summary>
+    public static readonly double[] FewBitGelu2Thresholds = [-0.4536, 0.0, 0.4536];
+    public static readonly double[] FewBitGelu2Levels = [-0.0015, 0.3251, 0.6749, 1.0015];
     public static readonly double[] ReSilu2Thresholds = [-6.3050461001646445, -0.0008684942046214787, 6.325815242089708];
     public static readonly double[] ReSilu2Levels = [0.0, -0.04060357190528599, 1.0403218566243821, 1.0];
 
