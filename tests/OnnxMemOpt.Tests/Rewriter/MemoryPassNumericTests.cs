@@ -46,15 +46,7 @@ public class MemoryPassNumericTests(ITestOutputHelper output)
         bool approximate = passes.Contains("regelu2") || passes.Contains("resilu2");
         if (approximate) Assert.Empty(phases.BackwardReaders("H"));
 
-        // Weights scaled like an initialised layer (uniform ±√3/√fan_in: unit variance out), so
-        // that activations fall where the 2-bit derivative tables matter.
-        var feeds = ModelFeeds.Random(model.Proto, seed: 5, scale: name => name switch
-        {
-            "W1" => 1.0 / Math.Sqrt(3.0 * Width),
-            "W2" => 1.0 / Math.Sqrt(3.0 * Hidden),
-            "gamma" => 1.0 / 3.0,
-            _ => 1.0,
-        });
+        var feeds = UnitVarianceFeeds(model.Proto, seed: 5);
         var expected = ModelFeeds.Run(original, feeds);
         var actual = ModelFeeds.Run(model.ToBytes(), feeds);
         double forward = ModelFeeds.MaxRelativeDifference(expected["out"], actual["out"]);

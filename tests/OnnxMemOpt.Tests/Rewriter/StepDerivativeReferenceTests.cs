@@ -45,14 +45,7 @@ public class StepDerivativeReferenceTests(ITestOutputHelper output)
         Assert.Equal(1, reference.Replaced);
         Assert.DoesNotContain(reference.Model!.Graph.Nodes, n => n.Domain == "com.onnxmemopt");
 
-        // Unit-variance activations, so that inputs fall on every interval of the step table.
-        var feeds = ModelFeeds.Random(rewritten.Proto, seed: 11, scale: name => name switch
-        {
-            "W1" => 1.0 / Math.Sqrt(3.0 * Width),
-            "W2" => 1.0 / Math.Sqrt(3.0 * Hidden),
-            "gamma" => 1.0 / 3.0,
-            _ => 1.0,
-        });
+        var feeds = UnitVarianceFeeds(rewritten.Proto, seed: 11);
         var exact = ModelFeeds.Run(original.ToBytes(), feeds);
         var method = ModelFeeds.Run(reference.Model.ToBytes(), feeds);
         var actual = ModelFeeds.Run(rewritten.ToBytes(), feeds);
@@ -78,13 +71,7 @@ public class StepDerivativeReferenceTests(ITestOutputHelper output)
     public void FewBitTableFollowsTheExactGradientMoreClosely()
     {
         var proto = Build(Norm.LayerNorm, Activation.Gelu, trainableAffine: false);
-        var feeds = ModelFeeds.Random(proto, seed: 11, scale: name => name switch
-        {
-            "W1" => 1.0 / Math.Sqrt(3.0 * Width),
-            "W2" => 1.0 / Math.Sqrt(3.0 * Hidden),
-            "gamma" => 1.0 / 3.0,
-            _ => 1.0,
-        });
+        var feeds = UnitVarianceFeeds(proto, seed: 11);
         var exact = ModelFeeds.Run(Google.Protobuf.MessageExtensions.ToByteArray(proto), feeds);
         double WorstError(string table)
         {

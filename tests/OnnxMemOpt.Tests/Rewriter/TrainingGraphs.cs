@@ -22,6 +22,19 @@ public static class TrainingGraphs
 
     public enum Norm { LayerNorm, RmsNorm }
 
+    /// <summary>
+    /// Random feeds with the weights scaled like an initialised layer (uniform ±√3/√fan_in: unit
+    /// variance out), so that activations fall where the 2-bit derivative tables matter.
+    /// </summary>
+    public static List<Microsoft.ML.OnnxRuntime.NamedOnnxValue> UnitVarianceFeeds(ModelProto model, int seed) =>
+        ModelFeeds.Random(model, seed, scale: name => name switch
+        {
+            "W1" => 1.0 / Math.Sqrt(3.0 * Width),
+            "W2" => 1.0 / Math.Sqrt(3.0 * Hidden),
+            "gamma" => 1.0 / 3.0,
+            _ => 1.0,
+        });
+
     public static ModelProto Build(Norm norm, Activation activation, bool trainableAffine)
     {
         var model = new TinyModel()
