@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "onnxmemopt/element_kind.h"
+#include "onnxmemopt/kernel_attributes.h"
 #include "onnxmemopt/registry.h"
 #include "onnxmemopt/shape_inference.h"
 #include "onnxruntime_cxx_api.h"
@@ -282,38 +283,8 @@ inline constexpr int64_t kStreamingGrain = 64 * 1024;
 inline int64_t RowGrain(int64_t cols) { return std::max<int64_t>(1, kStreamingGrain / std::max<int64_t>(cols, 1)); }
 
 // ---------------------------------------------------------------------------------------------
-// Attributes and tensors.
+// Tensors (attribute readers: kernel_attributes.h).
 // ---------------------------------------------------------------------------------------------
-inline float FloatAttributeOr(const OrtApi& api, const OrtKernelInfo* info, const char* name, float fallback) {
-  float value = fallback;
-  if (OrtStatus* status = api.KernelInfoGetAttribute_float(info, name, &value)) {
-    api.ReleaseStatus(status);
-    return fallback;
-  }
-  return value;
-}
-
-inline int64_t IntAttributeOr(const OrtApi& api, const OrtKernelInfo* info, const char* name, int64_t fallback) {
-  int64_t value = fallback;
-  if (OrtStatus* status = api.KernelInfoGetAttribute_int64(info, name, &value)) {
-    api.ReleaseStatus(status);
-    return fallback;
-  }
-  return value;
-}
-
-inline std::string StringAttributeOr(const OrtApi& api, const OrtKernelInfo* info, const char* name, const std::string& fallback) {
-  size_t size = 0;
-  if (OrtStatus* status = api.KernelInfoGetAttribute_string(info, name, nullptr, &size)) {
-    api.ReleaseStatus(status);
-    return fallback;
-  }
-  std::string value(size, '\0');
-  Ort::ThrowOnError(api.KernelInfoGetAttribute_string(info, name, value.data(), &size));
-  value.resize(size > 0 ? size - 1 : 0);  // size counts the terminating NUL
-  return value;
-}
-
 template <typename Storage>
 const Storage* TensorData(const Ort::ConstValue& value) {
   return static_cast<const Storage*>(value.GetTensorRawData());

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "onnxmemopt/kernel_attributes.h"
 #include "onnxmemopt/registry.h"
 #include "onnxmemopt/shape_inference.h"
 #include "onnxmemopt/type_tag.h"
@@ -398,47 +399,6 @@ template <typename... Ts, typename Make>
 bool RegisterForEach(const char* domain, Make make) {
   (OpRegistrar(domain, [make] { return make(TypeTag<Ts>{}); }), ...);
   return true;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Attributes (absent attribute -> the schema's default)
-// ---------------------------------------------------------------------------------------------
-
-inline std::optional<int64_t> OptionalIntAttr(const OrtKernelInfo* info, const char* name) {
-  int64_t value = 0;
-  OrtStatus* status = Ort::GetApi().KernelInfoGetAttribute_int64(info, name, &value);
-  if (status != nullptr) {
-    Ort::GetApi().ReleaseStatus(status);
-    return std::nullopt;
-  }
-  return value;
-}
-
-inline int64_t IntAttr(const OrtKernelInfo* info, const char* name, int64_t fallback) {
-  return OptionalIntAttr(info, name).value_or(fallback);
-}
-
-inline float FloatAttr(const OrtKernelInfo* info, const char* name, float fallback) {
-  float value = 0.0f;
-  OrtStatus* status = Ort::GetApi().KernelInfoGetAttribute_float(info, name, &value);
-  if (status != nullptr) {
-    Ort::GetApi().ReleaseStatus(status);
-    return fallback;
-  }
-  return value;
-}
-
-inline std::string StringAttr(const OrtKernelInfo* info, const char* name, const std::string& fallback) {
-  size_t size = 0;
-  OrtStatus* status = Ort::GetApi().KernelInfoGetAttribute_string(info, name, nullptr, &size);
-  if (status != nullptr) {
-    Ort::GetApi().ReleaseStatus(status);
-    return fallback;
-  }
-  std::string value(size, '\0');
-  Ort::ThrowOnError(Ort::GetApi().KernelInfoGetAttribute_string(info, name, value.data(), &size));
-  value.resize(size > 0 ? size - 1 : 0);  // size counts the terminating NUL
-  return value;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@
 namespace onnxmemopt::approx {
 namespace {
 
-const StepTable& GeluTable(const OrtApi& api, const OrtKernelInfo* info) {
-  const std::string name = StringAttributeOr(api, info, "table", "yang2024");
+const StepTable& GeluTable(const OrtKernelInfo* info) {
+  const std::string name = StringAttr(info, "table", "yang2024");
   if (name == "yang2024") return kReGelu2Table;
   if (name == "few-bit") return kFewBitGelu2Table;
   throw Ort::Exception("ReGelu2: attribute table must be \"yang2024\" or \"few-bit\", got \"" + name + "\"",
@@ -20,7 +20,7 @@ const StepTable& GeluTable(const OrtApi& api, const OrtKernelInfo* info) {
 template <typename Elem>
 class ReGelu2Kernel {
  public:
-  ReGelu2Kernel(const OrtApi& api, const OrtKernelInfo* info) : thresholds_(MakeThresholds(GeluTable(api, info), 1.0)) {}
+  ReGelu2Kernel(const OrtApi&, const OrtKernelInfo* info) : thresholds_(MakeThresholds(GeluTable(info), 1.0)) {}
   void Compute(Ort::KernelContext& context) { RunForward<Elem>(context, GeluActivation{}, thresholds_); }
 
  private:
@@ -30,7 +30,7 @@ class ReGelu2Kernel {
 template <typename Elem>
 class ReGelu2GradKernel {
  public:
-  ReGelu2GradKernel(const OrtApi& api, const OrtKernelInfo* info) : levels_(MakeLevels(GeluTable(api, info))) {}
+  ReGelu2GradKernel(const OrtApi&, const OrtKernelInfo* info) : levels_(MakeLevels(GeluTable(info))) {}
   void Compute(Ort::KernelContext& context) { RunBackward<Elem>(context, levels_); }
 
  private:
@@ -58,8 +58,8 @@ ONNXMEMOPT_REGISTER_OP(kOnnxMemOptDomain, [] { return MakeOp<ReGelu2GradKernel<B
 template <typename Elem>
 class ReGelu2CudaKernel {
  public:
-  ReGelu2CudaKernel(const OrtApi& api, const OrtKernelInfo* info)
-      : thresholds_(MakeThresholds(GeluTable(api, info), 1.0)) {}
+  ReGelu2CudaKernel(const OrtApi&, const OrtKernelInfo* info)
+      : thresholds_(MakeThresholds(GeluTable(info), 1.0)) {}
   void Compute(Ort::KernelContext& context) {
     RunCudaForward<Elem>(context, cuda::Activation::kGelu, 1.0, thresholds_);
   }
@@ -71,7 +71,7 @@ class ReGelu2CudaKernel {
 template <typename Elem>
 class ReGelu2GradCudaKernel {
  public:
-  ReGelu2GradCudaKernel(const OrtApi& api, const OrtKernelInfo* info) : levels_(MakeLevels(GeluTable(api, info))) {}
+  ReGelu2GradCudaKernel(const OrtApi&, const OrtKernelInfo* info) : levels_(MakeLevels(GeluTable(info))) {}
   void Compute(Ort::KernelContext& context) { RunCudaBackward<Elem>(context, levels_); }
 
  private:

@@ -10,8 +10,8 @@
 namespace onnxmemopt::approx {
 namespace {
 
-float PositiveAlpha(const OrtApi& api, const OrtKernelInfo* info) {
-  const float alpha = FloatAttributeOr(api, info, "alpha", 1.0f);
+float PositiveAlpha(const OrtKernelInfo* info) {
+  const float alpha = FloatAttr(info, "alpha", 1.0f);
   if (!(alpha > 0.0f) || alpha == INFINITY) {
     throw Ort::Exception("ReSilu2: attribute alpha must be positive and finite, got " + std::to_string(alpha),
                          ORT_INVALID_ARGUMENT);
@@ -22,8 +22,8 @@ float PositiveAlpha(const OrtApi& api, const OrtKernelInfo* info) {
 template <typename Elem>
 class ReSilu2Kernel {
  public:
-  ReSilu2Kernel(const OrtApi& api, const OrtKernelInfo* info)
-      : alpha_(PositiveAlpha(api, info)), thresholds_(MakeThresholds(kReSilu2Table, alpha_)) {}
+  ReSilu2Kernel(const OrtApi&, const OrtKernelInfo* info)
+      : alpha_(PositiveAlpha(info)), thresholds_(MakeThresholds(kReSilu2Table, alpha_)) {}
   void Compute(Ort::KernelContext& context) { RunForward<Elem>(context, SiluActivation{alpha_}, thresholds_); }
 
  private:
@@ -35,8 +35,8 @@ class ReSilu2Kernel {
 template <typename Elem>
 class ReSilu2GradKernel {
  public:
-  ReSilu2GradKernel(const OrtApi& api, const OrtKernelInfo* info) : levels_(MakeLevels(kReSilu2Table)) {
-    PositiveAlpha(api, info);
+  ReSilu2GradKernel(const OrtApi&, const OrtKernelInfo* info) : levels_(MakeLevels(kReSilu2Table)) {
+    PositiveAlpha(info);
   }
   void Compute(Ort::KernelContext& context) { RunBackward<Elem>(context, levels_); }
 
@@ -65,8 +65,8 @@ ONNXMEMOPT_REGISTER_OP(kOnnxMemOptDomain, [] { return MakeOp<ReSilu2GradKernel<B
 template <typename Elem>
 class ReSilu2CudaKernel {
  public:
-  ReSilu2CudaKernel(const OrtApi& api, const OrtKernelInfo* info)
-      : alpha_(PositiveAlpha(api, info)), thresholds_(MakeThresholds(kReSilu2Table, alpha_)) {}
+  ReSilu2CudaKernel(const OrtApi&, const OrtKernelInfo* info)
+      : alpha_(PositiveAlpha(info)), thresholds_(MakeThresholds(kReSilu2Table, alpha_)) {}
   void Compute(Ort::KernelContext& context) {
     RunCudaForward<Elem>(context, cuda::Activation::kSilu, alpha_, thresholds_);
   }
@@ -79,8 +79,8 @@ class ReSilu2CudaKernel {
 template <typename Elem>
 class ReSilu2GradCudaKernel {
  public:
-  ReSilu2GradCudaKernel(const OrtApi& api, const OrtKernelInfo* info) : levels_(MakeLevels(kReSilu2Table)) {
-    PositiveAlpha(api, info);
+  ReSilu2GradCudaKernel(const OrtApi&, const OrtKernelInfo* info) : levels_(MakeLevels(kReSilu2Table)) {
+    PositiveAlpha(info);
   }
   void Compute(Ort::KernelContext& context) { RunCudaBackward<Elem>(context, levels_); }
 

@@ -77,8 +77,8 @@ ONNXMEMOPT_HOT_LOOP void NormaliseRowsBackward(const typename Elem::Storage* dz,
 template <typename Elem, bool kCentred>
 class NormForwardKernel {
  public:
-  NormForwardKernel(const OrtApi& api, const OrtKernelInfo* info)
-      : axis_(IntAttributeOr(api, info, "axis", -1)), epsilon_(FloatAttributeOr(api, info, "epsilon", 1e-5f)) {}
+  NormForwardKernel(const OrtApi&, const OrtKernelInfo* info)
+      : axis_(IntAttr(info, "axis", -1)), epsilon_(FloatAttr(info, "epsilon", 1e-5f)) {}
 
   void Compute(Ort::KernelContext& context) {
     using Storage = typename Elem::Storage;
@@ -116,7 +116,7 @@ class NormForwardKernel {
 template <typename Elem, bool kCentred>
 class NormBackwardKernel {
  public:
-  NormBackwardKernel(const OrtApi& api, const OrtKernelInfo* info) : axis_(IntAttributeOr(api, info, "axis", -1)) {}
+  NormBackwardKernel(const OrtApi&, const OrtKernelInfo* info) : axis_(IntAttr(info, "axis", -1)) {}
 
   void Compute(Ort::KernelContext& context) {
     using Storage = typename Elem::Storage;
