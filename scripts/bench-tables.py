@@ -3,6 +3,11 @@
 # scripts/bench-docs.sh writes to docs/bench-results (run from the repository root).
 import json,re
 M=1024*1024
+def command(n):
+    """The bench arguments of run n, as /usr/bin/time recorded them (scripts/bench-docs.sh is the one list)."""
+    log=open(f'docs/bench-results/{n}.log').read()
+    line=re.search(r'Command being timed: "(.*)"',log).group(1)
+    return line.split(' bench ',1)[1].removesuffix(' --json')
 def load(n):
     d=json.load(open(f'docs/bench-results/{n}.json'))
     log=open(f'docs/bench-results/{n}.log').read()
@@ -19,7 +24,8 @@ def wallfmt(w):
     if len(p)==2: m,s=int(p[0]),float(p[1]); return f"{m} min {round(s)} s" if m else f"{round(s)} s"
     return w
 def rew(d): return ", ".join(f"{k} ×{v}" for k,v in sorted(d['rewrites'].items(), key=lambda kv: ['regelu2','resilu2','msln','msrms','recompute'].index(kv[0]) if kv[0] in ['regelu2','resilu2','msln','msrms','recompute'] else 9))
-def acc(n,title,cmd,target_peak):
+def acc(n,title,target_peak):
+    cmd=command(n)
     d,rss,wall=load(n); b=d['baseline']; r=d['rewritten']
     pr=r['measured_peak_bytes']/b['measured_peak_bytes']; tr=r['median_step_ms']/b['median_step_ms']
     er=r['estimated_peak_bytes']/b['estimated_peak_bytes']; sr=r['saved_activation_bytes']/b['saved_activation_bytes']
@@ -37,13 +43,14 @@ def acc(n,title,cmd,target_peak):
     f"| median step | {b['median_step_ms']:,.0f} ms | {r['median_step_ms']:,.0f} ms | {tr:.3f} | ≤ 1.05: {met(tr<=1.05)} |",
     f"| loss after {d['steps']} steps | {lb:.4f} | {lr_:.4f} | {abs(lr_-lb)/lb*100:.2f} % apart | |",""]
     return "\n".join(out)
-print(acc('vit-b16-lora-qv-b16','ViT-B/16-shaped, 12 blocks, D 768, 197 tokens, batch 16, LoRA (r 8) on q and v','--preset vit-b16 --batch 16 --trainable lora-qv --steps 3',0.75))
-print(acc('llama-lora-all-b4','LLaMA-shaped, 8 blocks, D 1024, SwiGLU 2816, vocab 32000, seq 256, batch 4, LoRA on all block linears','--preset llama --batch 4 --trainable lora-all --steps 3',0.80))
-print(acc('minilm-lora-all-b32-s128','all-MiniLM-L6-v2, seq 128, batch 32, 2-class head, LoRA on all linears','--preset minilm --trainable lora-all --batch 32 --seq 128 --steps 3',0.80))
+print(acc('vit-b16-lora-qv-b16','ViT-B/16-shaped, 12 blocks, D 768, 197 tokens, batch 16, LoRA (r 8) on q and v',0.75))
+print(acc('llama-lora-all-b4','LLaMA-shaped, 8 blocks, D 1024, SwiGLU 2816, vocab 32000, seq 256, batch 4, LoRA on all block linears',0.80))
+print(acc('minilm-lora-all-b32-s128','all-MiniLM-L6-v2, seq 128, batch 32, 2-class head, LoRA on all linears',0.80))
 print("## Further configurations\n")
 print("| run (bench-results/) | command (`onnxmemopt bench ... --json`) | rewrites | measured peak, MiB (B → R) | peak ratio | live at peak ratio | est. vs measured (B / R) | saved act. ratio | time ratio | loss after N (B / R) |")
 print("|---|---|---|---|---:|---:|---|---:|---:|---|")
-for n,cmd in [('minilm-lora-qv-b32-s128','--preset minilm --trainable lora-qv --batch 32 --seq 128 --steps 3'),('roberta-base-lora-all','--preset roberta-base --batch 32 --trainable lora-all --steps 3'),('vit-4blk-lora-qv-b4','--preset vit-b16 --blocks 4 --batch 4 --trainable lora-qv --steps 3'),('llama-lora-all-b4-paper-passes','--preset llama --batch 4 --trainable lora-all --steps 3 --passes fuse,regelu2,resilu2,msln,msrms'),('llama-2blk-d512-lora-all','--preset llama --blocks 2 --hidden 512 --seq 128 --batch 2 --vocab 8000 --trainable lora-all --steps 3'),('vit-4blk-lora-fa-b4','--preset vit-b16 --blocks 4 --batch 4 --trainable lora-fa --steps 3'),('vit-4blk-full-b4','--preset vit-b16 --blocks 4 --batch 4 --trainable full --steps 3'),('llama-2blk-d512-lora-fa','--preset llama --blocks 2 --hidden 512 --seq 128 --batch 2 --vocab 8000 --trainable lora-fa --steps 3'),('llama-2blk-d512-full','--preset llama --blocks 2 --hidden 512 --seq 128 --batch 2 --vocab 8000 --trainable full --steps 3')]:
+for n in ['minilm-lora-qv-b32-s128', 'roberta-base-lora-all', 'vit-4blk-lora-qv-b4', 'llama-lora-all-b4-paper-passes', 'llama-2blk-d512-lora-all', 'vit-4blk-lora-fa-b4', 'vit-4blk-full-b4', 'llama-2blk-d512-lora-fa', 'llama-2blk-d512-full']:
+    cmd=command(n)
     d,rss,wall=load(n); b=d['baseline']; r=d['rewritten']
     eb=(b['estimated_peak_bytes']-b['measured_peak_bytes'])/b['measured_peak_bytes']*100; erw=(r['estimated_peak_bytes']-r['measured_peak_bytes'])/r['measured_peak_bytes']*100
     live=r['estimated_peak_at']['live_requested_bytes']/b['estimated_peak_at']['live_requested_bytes']

@@ -40,7 +40,7 @@ internal static class DemoCommand
                 Batch = parse.GetValue(batch),
                 Sequence = parse.GetValue(seq),
                 Passes = RewriteCommand.ParsePasses(parse.GetValue(passes)),
-                GeluTable = GeluTableOption.Value(parse),
+                Rewrite = new OnnxMemOpt.Patterns.RewriteOptions { GeluTable = GeluTableOption.Value(parse) },
             };
             string reportDirectory = Path.GetFullPath(parse.GetValue(output)!);
             string work = Path.Combine(Path.GetTempPath(), "onnxmemopt-demo-" + Guid.NewGuid().ToString("N")[..8]);

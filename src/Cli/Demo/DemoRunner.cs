@@ -19,8 +19,8 @@ internal sealed record DemoSettings
     /// <summary>The memory passes of the rewritten run (default: all that apply).</summary>
     public IReadOnlyList<string> Passes { get; init; } = OnnxMemOpt.Passes.MemoryPasses.All;
 
-    /// <summary>The 2-bit GELU derivative table of ReGELU2 (default: the paper's).</summary>
-    public string GeluTable { get; init; } = OnnxMemOpt.Patterns.GeluTables.Yang2024;
+    /// <summary>Options of those passes (e.g. which 2-bit GELU table ReGELU2 uses; default: the paper's).</summary>
+    public OnnxMemOpt.Patterns.RewriteOptions Rewrite { get; init; } = new();
 
     /// <summary>Use only this many sentences (tests); null uses the whole embedded set.</summary>
     public int? Examples { get; init; }
@@ -47,8 +47,7 @@ internal static class DemoRunner
         BenchModel model = BenchPresets.MiniLm(new BenchSizes(settings.Batch, settings.Sequence), modelDirectory);
         var encoder = SentenceEncoder.FromVocabulary(Path.Combine(modelDirectory, "vocab.txt"), settings.Sequence);
         var graphOptions = TrainableSets.Options(settings.Trainable, model, loraRank: 8, loraAlpha: 16, settings.Seed);
-        BenchGraphPair graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: true, settings.Passes,
-            new OnnxMemOpt.Patterns.RewriteOptions { GeluTable = settings.GeluTable });
+        BenchGraphPair graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: true, settings.Passes, settings.Rewrite);
         GC.Collect();
 
         List<TrainingBatch> trainBatches = Batches(encoder, Shuffled(train, settings.Seed), settings.Batch).Select(b => b.Batch).ToList();
