@@ -81,7 +81,7 @@ public class FuzzTests(ITestOutputHelper output)
                 if (result.ExitCode == 0 && args[0] is "rewrite" or "fuse" && ortChecks < MaxOrtChecks && OrtLoads(input))
                 {
                     ortChecks++;
-                    if (!OrtLoads(outputPath)) failures.Add($"{label}: ONNX Runtime loads the input but not the rewritten model");
+                    if (!OrtLoads(outputPath)) failures.Add($"{label}: ONNX Runtime loads the input but not the rewritten model (mutant kept as {KeepForReproduction(input, i, kind)})");
                 }
                 if (File.Exists(outputPath)) File.Move(outputPath, previous, overwrite: true);
             }
