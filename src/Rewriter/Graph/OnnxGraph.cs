@@ -65,19 +65,36 @@ public sealed class OnnxGraph
 
     public TensorProto? Initializer(string name) => _initializers.GetValueOrDefault(name);
 
-    /// <summary>A constant's values if <paramref name="value"/> is an initializer (not overridable by an input) or a Constant node's output.</summary>
+    /// <summary>
+    /// A constant's values if <paramref name="value"/> is an initializer (not overridable by an
+    /// input), a Constant node's output, or an Identity of either: PyTorch's exporter shares equal
+    /// initializers (norm weights that are all ones, tied biases) by reading the first through
+    /// Identity nodes, and such a value is as constant as the initializer behind it.
+    /// </summary>
     public TensorProto? ConstantTensor(string value)
     {
-        if (_initializers.TryGetValue(value, out TensorProto? tensor) && !IsGraphInput(value))
+        for (int hop = 0; hop <= MaxIdentityHops; hop++)
         {
-            return tensor;
-        }
-        if (Producer(value) is { } node && node.Is("Constant") && node.Attribute("value") is { T: { } t })
-        {
-            return t;
+            if (_initializers.TryGetValue(value, out TensorProto? tensor) && !IsGraphInput(value))
+            {
+                return tensor;
+            }
+            OnnxNode? node = Producer(value);
+            if (node is not null && node.Is("Constant") && node.Attribute("value") is { T: { } t })
+            {
+                return t;
+            }
+            if (node is null || !node.Is("Identity") || node.Input(0) is not { } source)
+            {
+                return null;
+            }
+            value = source;
         }
         return null;
     }
+
+    /// <summary>Identity chains longer than this (none in real exports) are not followed.</summary>
+    private const int MaxIdentityHops = 16;
 
     /// <summary>
     /// Deterministic topological order: Kahn's algorithm taking, among ready nodes, the one that

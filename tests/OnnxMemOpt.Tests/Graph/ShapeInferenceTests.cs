@@ -39,6 +39,42 @@ public class ShapeInferenceTests
         Assert.Null(types["scores"].ByteSize);
     }
 
+    /// <summary>
+    /// torch's `expand(batch, seq)` with sizes read at run time: the exporter writes
+    /// Where(Equal(sizes, -1), ones, sizes) before Expand, so Equal and Where must carry the
+    /// sizes' values for the symbolic dims to reach Expand's output.
+    /// </summary>
+    [Fact]
+    public void ExporterExpandIdiomKeepsSymbolicSizes()
+    {
+        OnnxModel model = OnnxModel.FromProto(new TinyModel()
+            .Input("ids", TensorProto.Types.DataType.Int64, null, null)
+            .Input("row", TensorProto.Types.DataType.Int64, 1, null)
+            .Output("expanded", TensorProto.Types.DataType.Int64)
+            .Initializer(TinyModel.Int64Tensor("two", [1], [2]))
+            .Initializer(TinyModel.Int64Tensor("minus_one", [], [-1]))
+            .Node("Shape", ["ids"], ["sizes"])
+            .Node("ConstantOfShape", ["two"], ["ones"], "", new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = TinyModel.Int64Tensor("v", [1], [1]) })
+            .Node("Equal", ["sizes", "minus_one"], ["is_free"])
+            .Node("Where", ["is_free", "ones", "sizes"], ["target"])
+            .Node("Expand", ["row", "target"], ["expanded"])
+            .Build());
+        Assert.Equal("[d0,d1]", ShapeInference.Infer(model.Graph)["expanded"].Shape!.ToString());
+    }
+
+    /// <summary>Expand to sizes nobody can compute before the run still has a known rank.</summary>
+    [Fact]
+    public void ExpandToUnknownSizesKeepsTheRank()
+    {
+        OnnxModel model = OnnxModel.FromProto(new TinyModel()
+            .Input("row", TensorProto.Types.DataType.Float, 1, 64)
+            .Input("target", TensorProto.Types.DataType.Int64, 3)
+            .Output("expanded", TensorProto.Types.DataType.Float)
+            .Node("Expand", ["row", "target"], ["expanded"])
+            .Build());
+        Assert.Equal("[?,?,64]", ShapeInference.Infer(model.Graph)["expanded"].Shape!.ToString());
+    }
+
     [Fact]
     public void BoundDimsGiveByteSizes()
     {

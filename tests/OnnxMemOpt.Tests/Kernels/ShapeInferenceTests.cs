@@ -48,6 +48,30 @@ public class ShapeInferenceTests
         Assert.Equal([8], KernelRunner.Shape(outputs["Code"]));
     }
 
+    /// <summary>
+    /// Dims that are neither numbers nor symbols (what ONNX Runtime infers behind a Reshape to a
+    /// run-time shape) must stay unknown through the ops' inference: written back as the number
+    /// -1, a Shape → Reshape after the op reads two -1s and ONNX Runtime refuses the model.
+    /// </summary>
+    [Fact]
+    public void UnknownDimensionsStayUnknownThroughTheOps()
+    {
+        var model = new TinyModel()
+            .Input("X", TensorProto.Types.DataType.Float, null, null, 8)
+            .OutputUnshaped("Back", TensorProto.Types.DataType.Float)
+            .OutputUnshaped("Code", TensorProto.Types.DataType.Uint8)
+            .Node("ReSilu2", ["X"], ["Y", "Code"], CustomOps.CustomOpLibrary.Domain)
+            .Node("MsLayerNorm", ["Y"], ["Z", "InvStdDev"], CustomOps.CustomOpLibrary.Domain)
+            .Node("Shape", ["Z"], ["S"])
+            .Node("Reshape", ["Z", "S"], ["Back"])
+            .Build();
+        foreach (var dim in model.Graph.Input[0].Type.TensorType.Shape.Dim.Take(2)) dim.ClearValue();
+        using var runner = new KernelRunner(model);
+        var outputs = runner.Run(("X", KernelElementType.Float32.CreateTensor(TestData.Normal(48, 5), [2, 3, 8])));
+        Assert.Equal([2, 3, 8], KernelRunner.Shape(outputs["Back"]));
+        Assert.Equal([12], KernelRunner.Shape(outputs["Code"]));
+    }
+
     [Fact]
     public void SymbolicDimensionsLoadAndRun()
     {

@@ -49,13 +49,36 @@ internal static class ElementwiseShapes
         }
     }
 
-    public static void Comparison(OnnxNode node, ShapeContext context) =>
+    public static void Comparison(OnnxNode node, ShapeContext context)
+    {
         context.SetType(node.Output(0), new TensorType(ElementTypes.Bool, ShapeMath.Broadcast(node.Inputs.Where(i => i.Length > 0).Select(context.ShapeOf))));
+        // The exporter's expand(-1) idiom, Where(Equal(sizes, -1), ones, sizes), needs Equal's
+        // values for the sizes (["batch", "sequence"]) to reach Expand.
+        if (node.OpType == "Equal" && ShapeMath.Elementwise(context.ValuesOf(node.Input(0)), context.ValuesOf(node.Input(1)), DimEquality) is { } equal)
+        {
+            context.SetValues(node.Output(0), equal);
+        }
+    }
+
+    /// <summary>1 or 0 when the equality of two tracked dims is decided (a size is never negative), else unknown.</summary>
+    private static Dim DimEquality(Dim a, Dim b)
+    {
+        if (a.Value is { } x && b.Value is { } y) return Dim.Of(x == y ? 1 : 0);
+        if (a.Symbol is not null && a.Symbol == b.Symbol) return Dim.Of(1);
+        if (a.Symbol is not null && b.Value < 0 || b.Symbol is not null && a.Value < 0) return Dim.Of(0);
+        return Dim.Unknown;
+    }
 
     public static void Where(OnnxNode node, ShapeContext context)
     {
         TensorShape? shape = ShapeMath.Broadcast(node.Inputs.Select(context.ShapeOf));
         context.SetType(node.Output(0), new TensorType(context.ElementTypeOf(node.Input(1)), shape));
+        Dim[]? condition = context.ValuesOf(node.Input(0)), x = context.ValuesOf(node.Input(1)), y = context.ValuesOf(node.Input(2));
+        if (condition is null || x is null || y is null || condition.Any(c => !c.IsKnown)) return;
+        int n = Math.Max(condition.Length, Math.Max(x.Length, y.Length));
+        if (new[] { condition, x, y }.Any(v => v.Length != n && v.Length != 1)) return;
+        Dim At(Dim[] v, int i) => v[v.Length == 1 ? 0 : i];
+        context.SetValues(node.Output(0), Enumerable.Range(0, n).Select(i => At(condition, i).Value != 0 ? At(x, i) : At(y, i)).ToArray());
     }
 
     public static void Cast(OnnxNode node, ShapeContext context)

@@ -296,7 +296,14 @@ internal static class LayoutShapes
     {
         Dim[]? target = context.ValuesOf(node.Input(1));
         int elementType = context.ElementTypeOf(node.Input(0));
-        TensorShape? shape = target is null ? null : ShapeMath.Broadcast([context.ShapeOf(node.Input(0)), new TensorShape(target)]);
+        TensorShape? input = context.ShapeOf(node.Input(0));
+        // Sizes computed at run time: the rank is still the longer of the input's and the shape
+        // tensor's, and an input dim other than 1 survives the broadcast whatever the target says.
+        if (target is null && input is not null && context.ShapeOf(node.Input(1)) is { Rank: 1 } s && s.Dims[0].Value is { } length and >= 0 and <= MaxRank)
+        {
+            target = Enumerable.Repeat(Dim.Unknown, (int)length).ToArray();
+        }
+        TensorShape? shape = target is null ? null : ShapeMath.Broadcast([input, new TensorShape(target)]);
         context.SetType(node.Output(0), new TensorType(elementType, shape));
     }
 

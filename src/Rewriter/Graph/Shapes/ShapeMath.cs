@@ -43,7 +43,21 @@ public static class ShapeMath
     public static Dim Product(IEnumerable<Dim> dims) => dims.Aggregate(Dim.Of(1), Multiply);
 
     /// <summary>Applies an integer binary op to two tracked value lists with broadcasting of scalars.</summary>
-    public static Dim[]? Elementwise(Dim[]? a, Dim[]? b, Func<long, long, long> op)
+    public static Dim[]? Elementwise(Dim[]? a, Dim[]? b, Func<long, long, long> op) =>
+        Elementwise(a, b, (x, y) =>
+        {
+            try
+            {
+                return x.Value is { } u && y.Value is { } v ? Dim.Of(checked(op(u, v))) : Dim.Unknown;
+            }
+            catch (OverflowException)
+            {
+                return Dim.Unknown;
+            }
+        });
+
+    /// <summary>Applies a binary op on dims (known or symbolic) to two tracked value lists with broadcasting of scalars.</summary>
+    public static Dim[]? Elementwise(Dim[]? a, Dim[]? b, Func<Dim, Dim, Dim> op)
     {
         if (a is null || b is null) return null;
         int n = Math.Max(a.Length, b.Length);
@@ -51,15 +65,7 @@ public static class ShapeMath
         var result = new Dim[n];
         for (int i = 0; i < n; i++)
         {
-            Dim x = a[a.Length == 1 ? 0 : i], y = b[b.Length == 1 ? 0 : i];
-            try
-            {
-                result[i] = x.Value is { } u && y.Value is { } v ? Dim.Of(checked(op(u, v))) : Dim.Unknown;
-            }
-            catch (OverflowException)
-            {
-                result[i] = Dim.Unknown;
-            }
+            result[i] = op(a[a.Length == 1 ? 0 : i], b[b.Length == 1 ? 0 : i]);
         }
         return result;
     }

@@ -7,7 +7,7 @@ namespace OnnxMemOpt.Passes.Training.Trainable;
 /// <summary>
 /// Which initializers are the model's weights for full fine-tuning: floating-point initializers of
 /// more than one element that a linear, embedding, norm or bias op reads (or a Transpose, the
-/// way torch exports a Linear's weight). Scalars (epsilons,
+/// way torch exports a Linear's weight, or an Identity, the way it shares equal weights). Scalars (epsilons,
 /// scaling constants) and names matching the exclusion pattern (position caches, masks) stay frozen.
 /// </summary>
 public static class WeightSelection
@@ -15,7 +15,7 @@ public static class WeightSelection
     private static readonly HashSet<string> WeightReaders = new(StringComparer.Ordinal)
     {
         "MatMul", "Gemm", "FusedMatMul", "Gather", "Conv", "Transpose", "LayerNormalization", "SimplifiedLayerNormalization",
-        "RMSNormalization", "SkipLayerNormalization", "SkipSimplifiedLayerNormalization", "Add", "Mul", "BiasGelu", "FastGelu",
+        "RMSNormalization", "SkipLayerNormalization", "SkipSimplifiedLayerNormalization", "Add", "Mul", "BiasGelu", "FastGelu", "Identity",
     };
 
     public static IReadOnlyList<string> FullSet(OnnxGraph graph, Regex exclude)
