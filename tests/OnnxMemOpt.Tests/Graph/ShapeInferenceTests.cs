@@ -75,6 +75,19 @@ public class ShapeInferenceTests
         Assert.Equal("[?,?,64]", ShapeInference.Infer(model.Graph)["expanded"].Shape!.ToString());
     }
 
+    /// <summary>DropoutGrad(dY, mask, ratio, training_mode): dX has dY's type, not the bool mask's.</summary>
+    [Fact]
+    public void DropoutGradientHasTheGradientsType()
+    {
+        OnnxModel model = OnnxModel.FromProto(new TinyModel()
+            .Input("dy", TensorProto.Types.DataType.Float, null, 8)
+            .Input("mask", TensorProto.Types.DataType.Bool, null, 8)
+            .Output("dx", TensorProto.Types.DataType.Float)
+            .Node("DropoutGrad", ["dy", "mask"], ["dx"], "com.microsoft")
+            .Build());
+        Assert.Equal("float[d0,8]", ShapeInference.Infer(model.Graph)["dx"].ToString());
+    }
+
     [Fact]
     public void BoundDimsGiveByteSizes()
     {

@@ -1,6 +1,6 @@
 namespace OnnxMemOpt.Graph.Shapes;
 
-/// <summary>MatMul (numpy semantics), com.microsoft FusedMatMul (with transposes), Gemm and com.microsoft FusedGemm.</summary>
+/// <summary>MatMul (numpy semantics), com.microsoft FusedMatMul (with transposes), Gemm and com.microsoft FusedGemm, Conv.</summary>
 internal static class LinearAlgebraShapes
 {
     public static void MatMul(OnnxNode node, ShapeContext context) =>
@@ -20,6 +20,37 @@ internal static class LinearAlgebraShapes
         Dim m = node.GetInt("transA", 0) != 0 ? a.Dims[1] : a.Dims[0];
         Dim n = node.GetInt("transB", 0) != 0 ? b.Dims[0] : b.Dims[1];
         context.SetType(node.Output(0), new TensorType(context.ElementTypeOf(node.Input(0)), new TensorShape([m, n])));
+    }
+
+    /// <summary>
+    /// Conv: [N, C, D1, ...] with weights [M, C/group, k1, ...] gives [N, M, o1, ...],
+    /// oᵢ = ⌊(Dᵢ + padsᵢ − dilationᵢ·(kᵢ − 1) − 1) / strideᵢ⌋ + 1 (SAME padding: ⌈Dᵢ / strideᵢ⌉).
+    /// </summary>
+    public static void Conv(OnnxNode node, ShapeContext context)
+    {
+        int elementType = context.ElementTypeOf(node.Input(0));
+        TensorShape? x = context.ShapeOf(node.Input(0)), w = context.ShapeOf(node.Input(1));
+        if (x is null || w is null || x.Rank < 3 || w.Rank != x.Rank)
+        {
+            context.SetType(node.Output(0), new TensorType(elementType, null));
+            return;
+        }
+        int spatial = x.Rank - 2;
+        IReadOnlyList<long> kernel = node.GetInts("kernel_shape") ?? w.Dims.Skip(2).Select(d => d.Value ?? -1).ToArray();
+        IReadOnlyList<long> strides = node.GetInts("strides") ?? Enumerable.Repeat(1L, spatial).ToArray();
+        IReadOnlyList<long> dilations = node.GetInts("dilations") ?? Enumerable.Repeat(1L, spatial).ToArray();
+        IReadOnlyList<long> pads = node.GetInts("pads") ?? Enumerable.Repeat(0L, 2 * spatial).ToArray();
+        string autoPad = node.Attribute("auto_pad") is { } a ? a.S.ToStringUtf8() : "NOTSET";
+        var dims = new List<Dim> { x.Dims[0], w.Dims[0] };
+        for (int i = 0; i < spatial; i++)
+        {
+            long? input = x.Dims[2 + i].Value;
+            long stride = strides[i];
+            dims.Add(input is not { } size || kernel[i] < 1 || stride < 1 ? Dim.Unknown
+                : autoPad is "SAME_UPPER" or "SAME_LOWER" ? Dim.Of((size + stride - 1) / stride)
+                : Dim.Of((size + (autoPad == "VALID" ? 0 : pads[i] + pads[spatial + i]) - dilations[i] * (kernel[i] - 1) - 1) / stride + 1));
+        }
+        context.SetType(node.Output(0), new TensorType(elementType, new TensorShape(dims)));
     }
 
     private static void SetMatMul(OnnxNode node, ShapeContext context, bool transA, bool transB)

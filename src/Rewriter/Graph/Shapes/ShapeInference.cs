@@ -73,6 +73,7 @@ public static class ShapeInference
         Any("MatMul", LinearAlgebraShapes.MatMul);
         Any("FusedMatMul", LinearAlgebraShapes.FusedMatMul);
         Any("Gemm", LinearAlgebraShapes.Gemm);
+        Any("Conv", LinearAlgebraShapes.Conv);
         // Gemm with an activation fused in by ONNX Runtime (Gemm + Tanh/Relu/...): the same output.
         Ms("FusedGemm", LinearAlgebraShapes.Gemm);
         Any("Shape", LayoutShapes.Shape);
@@ -98,10 +99,13 @@ public static class ShapeInference
         Any("SkipSimplifiedLayerNormalization", NormShapes.SkipLayerNorm);
 
         // ONNX Runtime training vocabulary.
-        foreach (string op in new[] { "GeluGrad", "FastGeluGrad", "BiasGeluGrad_dX", "BiasFastGeluGrad_dX", "QuickGeluGrad", "ReluGrad", "DropoutGrad", "BitmaskDropoutGrad" })
+        foreach (string op in new[] { "GeluGrad", "FastGeluGrad", "BiasGeluGrad_dX", "BiasFastGeluGrad_dX", "QuickGeluGrad", "ReluGrad" })
         {
             Ms(op, TrainingShapes.GradientLike(1));
         }
+        // DropoutGrad(dY, mask, ...): input 1 is the bool (or bit-packed) mask, so dX is like dY.
+        Ms("DropoutGrad", TrainingShapes.GradientLike(0));
+        Ms("BitmaskDropoutGrad", TrainingShapes.GradientLike(0));
         foreach (string op in new[] { "SigmoidGrad", "SoftmaxGrad", "SoftmaxGrad_13", "LogSoftmaxGrad", "LogSoftmaxGrad_13", "TanhGrad", "SqrtGrad" })
         {
             Ms(op, TrainingShapes.GradientLike(1));
