@@ -135,6 +135,14 @@ internal static class BenchCommand
         return config;
     }
 
+    /// <summary>
+    /// lora-qv on an exported model: layers whose name has a path segment naming the query or value
+    /// projection (HF's query/value, q_proj/v_proj, timm's q/v), or the fused q·k·v projection
+    /// where the model has no separate ones (GPT-2's c_attn, qkv, query_key_value, Wqkv), as
+    /// PEFT's default targets do. Segments, so that "q" does not match inside another name.
+    /// </summary>
+    internal const string QueryValueLayers = @"(^|[./])(q|v|query|value|q_proj|v_proj|c_attn|qkv|query_key_value|Wqkv)([./]|$)";
+
     /// <summary>A forward model from a file: symbolic dims bound by --dim, else first = batch, others = seq.</summary>
     private static BenchModel FromFile(string path, BenchSizes sizes, DimBindings explicitDims, string? output, int? headClasses)
     {
@@ -148,7 +156,7 @@ internal static class BenchCommand
         }
         return new BenchModel(Path.GetFileNameWithoutExtension(path), forward, output,
             headClasses is { } classes ? new Passes.Training.ClassificationHeadOptions(classes) : null, dims,
-            new Dictionary<string, IntegerFill> { ["labels"] = new(headClasses ?? 2) }, "(q|v|query|value|q_proj|v_proj)", ".*", batch, sequence,
+            new Dictionary<string, IntegerFill> { ["labels"] = new(headClasses ?? 2) }, QueryValueLayers, ".*", batch, sequence,
             $"{Path.GetFileName(path)}, batch {batch}, seq {sequence}");
     }
 }

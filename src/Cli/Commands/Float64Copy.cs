@@ -8,10 +8,12 @@ namespace OnnxMemOpt.Cli.Commands;
 /// <summary>
 /// A float64 copy of a float32 model, for finite-difference checks: float32 rounding in a deep
 /// forward pass makes the loss too noisy to difference at 1e-3 relative, float64 does not. Every
-/// float32 initializer, input, output, Cast target and constant becomes float64. Ops whose ONNX
+/// float32 (and float16/bfloat16) initializer, input, output, Cast target and constant becomes
+/// float64: the graph's gradients pass a rounding Cast straight through, and so does the copy. Ops whose ONNX
 /// Runtime CPU kernels exist only for float32 (<see cref="Float32Only"/>) run inside a Cast island
-/// (inputs cast down, outputs cast back up), except Erf, com.microsoft Gelu / BiasGelu / QuickGelu,
-/// which are rebuilt from float64 ops; erf as Abramowitz–Stegun 7.1.26, erf(x) ≈ sign(x)·(1 − t·P(t)·e^(−x²)),
+/// (inputs cast down, outputs cast back up), except Erf, com.microsoft Gelu / BiasGelu / FastGelu /
+/// QuickGelu, which are rebuilt from float64 ops (a float32 FastGelu island alone left GPT-2's
+/// attention gradients 4e-2 from their finite differences); erf as Abramowitz–Stegun 7.1.26, erf(x) ≈ sign(x)·(1 − t·P(t)·e^(−x²)),
 /// t = 1/(1 + 0.3275911·|x|): its value is within 1.5e-7 of erf and its slope within 7e-6 of erf',
 /// and unlike a float32 island it adds no rounding noise for the differences to pick up.
 /// </summary>
@@ -23,7 +25,7 @@ internal static class Float64Copy
     /// <summary>Ops without float64 CPU kernels in ONNX Runtime 1.31 (Erf is rebuilt instead).</summary>
     public static readonly IReadOnlySet<string> Float32Only = new HashSet<string>(StringComparer.Ordinal)
     {
-        "FastGelu", "FusedMatMul",
+        "FusedMatMul",
     };
 
     public static OnnxModel Convert(OnnxModel model)
@@ -33,7 +35,7 @@ internal static class Float64Copy
         GraphProto graph = proto.Graph;
         foreach (ValueInfoProto info in graph.Input.Concat(graph.Output).Concat(graph.ValueInfo))
         {
-            if (info.Type?.TensorType is { ElemType: ElementTypes.Float } tensor) tensor.ElemType = ElementTypes.Double;
+            if (info.Type?.TensorType is { } tensor && Widened(tensor.ElemType)) tensor.ElemType = ElementTypes.Double;
         }
         for (int i = 0; i < graph.Initializer.Count; i++)
         {
@@ -98,6 +100,9 @@ internal static class Float64Copy
             case "BiasGelu" when domain == "com.microsoft":
                 b.Gelu(b.Op("Add", "biased", x, node.Input[1]), y);
                 break;
+            case "FastGelu" when domain == "com.microsoft":
+                b.TanhGelu(node.Input.Count > 1 && node.Input[1].Length > 0 ? b.Op("Add", "biased", x, node.Input[1]) : x, y);
+                break;
             case "QuickGelu" when domain == "com.microsoft":
                 float alpha = node.Attribute.FirstOrDefault(a => a.Name == "alpha")?.F ?? 1.702f;
                 b.Op("Mul", y, x, b.Op("Sigmoid", "sigmoid", b.Op("Mul", "ax", x, b.Const("alpha", alpha))), output: y);
@@ -146,6 +151,16 @@ internal static class Float64Copy
             return Op("Mul", "erf", Op("Sign", "sign", x), magnitude, output);
         }
 
+        /// <summary>0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).</summary>
+        public string TanhGelu(string x, string output)
+        {
+            string cube = Op("Mul", "cube", x, Op("Mul", "square", x, x));
+            string inner = Op("Add", "inner", x, Op("Mul", "cubic", cube, Const("c", 0.044715)));
+            string tanh = Op("Tanh", "tanh", Op("Mul", "scaled", inner, Const("sqrt_2_over_pi", Math.Sqrt(2 / Math.PI))));
+            string half = Op("Mul", "half_x", x, Const("half", 0.5));
+            return Op("Mul", "gelu", half, Op("Add", "one_plus_tanh", tanh, Const("one", 1.0)), output);
+        }
+
         /// <summary>0.5·x·(1 + erf(x/√2)).</summary>
         public string Gelu(string x, string output)
         {
@@ -156,7 +171,10 @@ internal static class Float64Copy
     }
 
     private static bool IsFloat(IReadOnlyDictionary<string, TensorType> types, string value) =>
-        value.Length > 0 && types.TryGetValue(value, out TensorType? t) && t.ElementType == ElementTypes.Float;
+        value.Length > 0 && types.TryGetValue(value, out TensorType? t) && Widened(t.ElementType);
+
+    /// <summary>float32, and the 16-bit floats of mixed-precision graphs: their rounding Casts would make the loss a staircase that finite differences cannot read.</summary>
+    private static bool Widened(int elementType) => elementType is ElementTypes.Float or ElementTypes.Float16 or ElementTypes.BFloat16;
 
     private static NodeProto CastNode(string input, string output, int to)
     {
@@ -171,8 +189,8 @@ internal static class Float64Copy
     {
         foreach (AttributeProto attribute in node.Attribute)
         {
-            if (node.OpType == "Cast" && attribute.Name == "to" && attribute.I == ElementTypes.Float) attribute.I = ElementTypes.Double;
-            if (attribute.T is { DataType: ElementTypes.Float } t) attribute.T = ToDouble(t, model);
+            if (node.OpType == "Cast" && attribute.Name == "to" && Widened((int)attribute.I)) attribute.I = ElementTypes.Double;
+            if (attribute.T is { } t && Widened(t.DataType)) attribute.T = ToDouble(t, model);
         }
         if (node.OpType == "Constant" && node.Attribute.FirstOrDefault(a => a.Name == "value_float") is { } scalar)
         {
@@ -186,7 +204,7 @@ internal static class Float64Copy
     }
 
     private static TensorProto ToDouble(TensorProto tensor, OnnxModel model) =>
-        tensor.DataType == ElementTypes.Float
+        Widened(tensor.DataType)
             ? TensorData.Create(tensor.Name, ElementTypes.Double, [.. tensor.Dims], TensorData.ToDoubles(tensor, model))
             : tensor;
 }

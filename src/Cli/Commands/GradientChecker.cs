@@ -22,7 +22,8 @@ internal sealed record GradientCheckResult(double MaxRelErr, IReadOnlyList<Gradi
 /// are inputs with an initializer and a "&lt;param&gt;_grad" output; the loss is output "loss" (or
 /// the first output). The estimate is a Richardson-extrapolated central difference,
 /// (4·D(h/2) − D(h))/3 with D(h) = (L(θ+h) − L(θ−h))/2h, accurate to O(h⁴), which lets float32
-/// graphs use a step large enough to keep rounding noise small.
+/// graphs use a step large enough to keep rounding noise small. Training-mode Dropout masks are
+/// drawn once and held fixed (<see cref="FrozenDropout"/>).
 /// </summary>
 internal sealed class GradientChecker : IDisposable
 {
@@ -59,6 +60,17 @@ internal sealed class GradientChecker : IDisposable
         if (Parameters.Count == 0)
         {
             throw new UnsupportedModelException(model.FileName, "the model has no parameters with gradients (inputs with an initializer and a '<name>_grad' output)");
+        }
+        // A finite difference of a loss under Dropout would measure two masks, not one parameter:
+        // every run reads the masks of one first run instead.
+        if (FrozenDropout.Capture(model, Inputs()) is { } masks)
+        {
+            model = masks.Apply(model);
+            foreach (NamedOnnxValue mask in masks.Feeds)
+            {
+                var tensor = (DenseTensor<bool>)mask.Value;
+                _feeds[mask.Name] = new Feed(ElementTypes.Bool, tensor.Dimensions.ToArray().Select(d => (long)d).ToArray(), tensor.Buffer.ToArray().Select(v => v ? 1.0 : 0.0).ToArray(), IsParameter: false);
+            }
         }
         using SessionOptions options = CustomOpLibrary.CreateSessionOptions();
         options.IntraOpNumThreads = 1;

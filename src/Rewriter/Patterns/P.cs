@@ -58,4 +58,7 @@ public static class P
 
     /// <summary>x² written as Pow(x, 2) or Mul(x, x).</summary>
     public static OneOf Square(ValuePattern x) => AnyOf(Pow(x, Value(2.0)), Mul(x, x));
+
+    /// <summary>x³ written as Pow(x, 3) or x·x² (torch's tanh GELU: Mul(x, Mul(x, x))).</summary>
+    public static OneOf Cube(ValuePattern x) => AnyOf(Pow(x, Value(3.0)), Mul(x, Square(x)));
 }

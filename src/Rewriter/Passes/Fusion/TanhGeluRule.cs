@@ -5,7 +5,8 @@ namespace OnnxMemOpt.Passes.Fusion;
 /// <summary>
 /// GELU in tanh form, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), with the inner term written
 /// either as √(2/π)·x·(1 + 0.044715·x·x) (Megatron, ONNX Runtime's fast_gelu test) or as
-/// √(2/π)·(x + 0.044715·x³) with Pow(x, 3) or x·(0.044715·x²).
+/// √(2/π)·(x + 0.044715·x³) with x³ as Pow(x, 3) (GPT-2's `gelu_new`) or x·(x·x) (torch's own
+/// `gelu(approximate="tanh")` export), or as x·(0.044715·x²).
 /// </summary>
 public sealed class TanhGeluRule : RewriteRule
 {
@@ -18,7 +19,7 @@ public sealed class TanhGeluRule : RewriteRule
             P.Mul(P.Mul(_x, _x), P.Value(KnownConstants.GeluCubic)),
             P.Mul(P.Pow(_x, P.Value(2.0)), P.Value(KnownConstants.GeluCubic)));
         ValuePattern cubicTerm = P.AnyOf(
-            P.Mul(P.Pow(_x, P.Value(3.0)), P.Value(KnownConstants.GeluCubic)),
+            P.Mul(P.Cube(_x), P.Value(KnownConstants.GeluCubic)),
             P.Mul(_x, cubicCoefficientTimesSquare));
         ValuePattern inner = P.AnyOf(
             P.Mul(P.Mul(_x, P.Value(KnownConstants.SqrtTwoOverPi)), P.Add(cubicCoefficientTimesSquare, P.Value(1.0))),

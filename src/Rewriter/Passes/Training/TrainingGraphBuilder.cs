@@ -19,8 +19,8 @@ public sealed record TrainingGraphResult(
 
 /// <summary>
 /// Builds a training graph from a forward model, in ONNX Runtime's gradient vocabulary so that the
-/// rewriter and the kernels treat it like an exported one. Steps: forward fusion; forms without a
-/// gradient rewritten into ones with one (<see cref="DifferentiableForms"/>); the trainable
+/// rewriter and the kernels treat it like an exported one. Steps: forward fusion; exporter forms
+/// rewritten into exact equivalents the backward and memory passes know (<see cref="TrainingForms"/>); the trainable
 /// set (full weights, LoRA or LoRA-FA adapters, or none); an optional classification head; the
 /// loss; reverse-mode differentiation. The result's inputs are the user inputs (plus "labels" or
 /// "target"), then the parameters (each also kept as an initializer holding its initial value);
@@ -36,7 +36,7 @@ public static class TrainingGraphBuilder
         ModelProto proto = forward.Proto.Clone();
         OnnxModel model = OnnxModel.FromProto(proto, forward.FileName, forward.BaseDirectory, forward.Limits);
         options.Fusion?.Invoke(model);
-        DifferentiableForms.Run(model, options.Dims);
+        TrainingForms.Run(model, options.Dims);
         OnnxGraph graph = model.Graph;
         string output = options.Output ?? graph.OutputNames.FirstOrDefault()
             ?? throw new InvalidModelException(model.FileName, "the graph has no outputs");

@@ -36,9 +36,5 @@ internal sealed class DropoutGradient : IGradientRule
     }
 
     /// <summary>True when the node runs in inference mode: before opset 12, or without a training_mode input, or with a constant false one.</summary>
-    private static bool IsIdentity(OnnxNode node)
-    {
-        if (node.Input(2) is not { } mode) return true;
-        return node.Graph.ConstantTensor(mode) is { } t && TensorData.ToInt64s(t, node.Graph.Model) is [0];
-    }
+    private static bool IsIdentity(OnnxNode node) => !DropoutMode.IsTraining(node);
 }
