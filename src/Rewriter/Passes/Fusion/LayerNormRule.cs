@@ -5,7 +5,8 @@ namespace OnnxMemOpt.Passes.Fusion;
 /// <summary>
 /// LayerNorm written out: d = x − mean(x); y = γ·d / √(mean(d²) + ε) + β, with d² as Pow(d, 2)
 /// or Mul(d, d), the division as Div or Mul∘Reciprocal, a duplicated Sub (older PyTorch exports)
-/// and Casts after the Sub or the Div (mixed precision). Becomes LayerNormalization(x, γ, β).
+/// and Casts after the Sub or the Div (mixed precision), or the whole chain in float32 between a
+/// Cast up from a 16-bit x and a Cast back down. Becomes LayerNormalization(x, γ, β).
 /// </summary>
 public sealed class LayerNormRule : RewriteRule
 {
@@ -44,7 +45,9 @@ public sealed class LayerNormRule : RewriteRule
         if (NormChecks.Epsilon(match[_epsilon], context, out reason) is null) return reason;
         return NormChecks.ParameterRank(match[_scale], meanAxes.Length, context, "scale")
             ?? NormChecks.ParameterRank(match[_bias], meanAxes.Length, context, "bias")
-            ?? NormChecks.SameElementType(match[_x], match.Root.Outputs[0], context);
+            ?? (NormChecks.WidenedFrom(match[_x], match.Root.Outputs[0], context) is null
+                ? NormChecks.SameElementType(match[_x], match.Root.Outputs[0], context)
+                : null);
     }
 
     public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
@@ -52,8 +55,13 @@ public sealed class LayerNormRule : RewriteRule
         long[] axes = NormChecks.ReduceAxes(match.NodeOf(_mean), context, out _)!;
         long axis = NormChecks.TrailingAxis(axes, match[_x], context, out _)!.Value;
         float epsilon = NormChecks.Epsilon(match[_epsilon], context, out _)!.Value;
-        var node = FusedOps.LayerNorm(context, match.Root, match[_x], match[_scale], match[_bias], axis, epsilon);
+        // A chain computed in float32 between a Cast up from 16 bits and the Cast back down is
+        // LayerNormalization on the 16-bit input: the op computes in float32 (stash_type 1).
+        string? narrow = NormChecks.WidenedFrom(match[_x], match.Root.Outputs[0], context);
+        string x = narrow ?? match[_x];
+        var node = FusedOps.LayerNorm(context, match.Root, x, match[_scale], match[_bias], axis, epsilon);
         GraphEdits.ReplaceMatch(context, match, node);
+        if (narrow is not null) NormChecks.RemoveIfUnread(context, match[_x]);
         return new RuleOutcome(node.Name);
     }
 }

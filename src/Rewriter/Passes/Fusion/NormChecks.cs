@@ -95,6 +95,27 @@ internal static class NormChecks
         return null;
     }
 
+    /// <summary>
+    /// The 16-bit value <paramref name="input"/> was cast up from, when the chain's output is of
+    /// that same 16-bit type (ONNX Runtime's layer_norm_with_cast_4 form: Cast(x16 → float),
+    /// the norm in float32, Cast back to float16 before γ and β); else null.
+    /// </summary>
+    public static string? WidenedFrom(string input, string output, RewriteContext context)
+    {
+        if (context.Graph.Producer(input) is not { } cast || !cast.Is("Cast") || cast.Input(0) is not { } source) return null;
+        int? from = context.TypeOf(source)?.ElementType, widened = context.TypeOf(input)?.ElementType, to = context.TypeOf(output)?.ElementType;
+        return from is ElementTypes.Float16 or ElementTypes.BFloat16 && widened == ElementTypes.Float && to == from ? source : null;
+    }
+
+    /// <summary>Removes the node producing <paramref name="value"/> once nothing reads it.</summary>
+    public static void RemoveIfUnread(RewriteContext context, string value)
+    {
+        if (context.Graph.Consumers(value).Count == 0 && !context.Graph.IsGraphOutput(value) && context.Graph.Producer(value) is { } producer)
+        {
+            context.Graph.RemoveNode(producer);
+        }
+    }
+
     /// <summary>Removing the chain's Casts must not change the output's element type.</summary>
     public static string? SameElementType(string input, string output, RewriteContext context)
     {
