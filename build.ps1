@@ -5,11 +5,13 @@
 #   bench       BenchmarkDotNet kernel suite (memory copy vs each kernel); long, not in CI
 #   bench-cli   `onnxmemopt bench` on the paper-shaped presets; long, not in CI
 #   fuzz-long   the long fuzz run (50,000 mutants); long, not in CI
+#   conformance every command on every model of the exporter corpus (fixtures/exported), bench with
+#               5 steps; writes docs/conformance.md; long, not in CI
 #   pack        the `onnxmemopt` dotnet tool package under artifacts/
 #   cuda-syntax compile every CUDA source with clang against stand-in toolkit headers (no GPU, no nvcc)
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'bench', 'bench-cli', 'fuzz-long', 'pack', 'cuda-syntax')]
+    [ValidateSet('build', 'test', 'bench', 'bench-cli', 'fuzz-long', 'conformance', 'pack', 'cuda-syntax')]
     [string]$Target = 'build',
     [string]$Configuration = 'Release',
     [string[]]$Extra = @()
@@ -47,6 +49,11 @@ switch ($Target) {
     'fuzz-long' {
         $env:ONNXMEMOPT_FUZZ_CASES = '50000'
         Invoke-Checked dotnet (@('test', 'OnnxMemOpt.sln', '-c', 'Release', '--filter', 'Category=Fuzz') + $Extra)
+    }
+    'conformance' {
+        $env:ONNXMEMOPT_CONFORMANCE_REPORT = Join-Path $PSScriptRoot 'docs/conformance.md'
+        $env:ONNXMEMOPT_CONFORMANCE_BENCH_STEPS = '5'
+        Invoke-Checked dotnet (@('test', 'tests/OnnxMemOpt.Tests', '-c', $Configuration, '--filter', 'Category=CorpusLong', '--logger', 'console;verbosity=normal') + $Extra)
     }
     'pack' { Invoke-Checked dotnet @('pack', 'src/Cli', '-c', $Configuration, '-o', 'artifacts') }
     'cuda-syntax' { Invoke-Checked bash @('scripts/cuda-syntax-check.sh') }

@@ -86,6 +86,10 @@ public abstract class MsNormRule : RewriteRule
         // Backward Shape readers read only y's shape; they keep nothing that ẑ could replace.
         if (!phases.BackwardReaders(y).Any(n => !n.Is("Shape")))
         {
+            if (CastCopyKeptInBackward(context, phases, y) is { } cast)
+            {
+                return $"{cast.Label} sits between it and the layers that keep its output (mixed precision): they keep the cast copy, which ẑ cannot replace, so no memory is saved";
+            }
             return $"no linear layer keeps '{y}' for backward, so ẑ would be kept in addition to nothing it replaces: no memory saved";
         }
         foreach (string statistic in forward.Outputs.Skip(1).Where(o => o.Length > 0))
@@ -233,6 +237,21 @@ public abstract class MsNormRule : RewriteRule
             notes.Add($"not folded: {string.Join("; ", refused)}");
         }
         return folds;
+    }
+
+    /// <summary>A Cast (through further Casts) after y whose output backward keeps, or null.</summary>
+    private static OnnxNode? CastCopyKeptInBackward(RewriteContext context, TrainingPhases phases, string y)
+    {
+        var pending = new Stack<string>([y]);
+        for (int visited = 0; pending.Count > 0 && visited < 64; visited++)
+        {
+            foreach (OnnxNode cast in context.Graph.Consumers(pending.Pop()).Where(n => n.Is("Cast") && !phases.IsBackward(n)))
+            {
+                if (phases.BackwardReaders(cast.Outputs[0]).Any(n => !n.Is("Shape"))) return cast;
+                pending.Push(cast.Outputs[0]);
+            }
+        }
+        return null;
     }
 
     protected abstract string ForwardOp { get; }

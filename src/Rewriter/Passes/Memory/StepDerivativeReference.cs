@@ -42,12 +42,25 @@ public static class StepDerivativeReferenceBuilder
             {
                 return Refused($"the original graph has no single-output node producing '{dX}'");
             }
+            var nodes = new List<NodeProto>();
+            if (ActivationGradientOps.Contains(replacedNode.OpType) && replacedNode.Domain == "com.microsoft" && replacedNode.Input(1) is { } originalX)
+            {
+                // The original gradient op names its own dY and input: use them, not the rewritten
+                // graph's, which the other passes may have rebuilt (an MS-LN fold into the layer
+                // before the GELU gives its pre-activation a new bias and a new name).
+                dY = replacedNode.Input(0) ?? dY;
+                x = originalX;
+                if (replacedNode.Input(2) is { Length: > 0 } bias)
+                {
+                    x = graph.UniqueName($"{dX}/step_reference/biased");
+                    nodes.Add(GraphEdits.Node("Add", "", graph.UniqueName($"{dX}/step_reference/BiasAdd"), [originalX, bias], [x]));
+                }
+            }
             if (!Defined(graph, dY))
             {
                 return Refused($"the original graph has no value '{dY}' ({gradient.Label}'s dY)");
             }
-            var nodes = new List<NodeProto>();
-            if (!Defined(graph, x))
+            if (nodes.Count == 0 && !Defined(graph, x))
             {
                 // The rewrite may add the GELU's bias before ReGelu2: rebuild that Add from the original's values.
                 if (rewritten.Graph.Producer(x) is { OpType: "Add" } add && add.Inputs.All(i => Defined(graph, i)))
@@ -71,6 +84,12 @@ public static class StepDerivativeReferenceBuilder
         graph.SortNodes();
         return new StepDerivativeReference(reference, replaced, null);
     }
+
+    /// <summary>ONNX Runtime's activation gradients: (dY, X[, bias]) → dX.</summary>
+    private static readonly HashSet<string> ActivationGradientOps = new(StringComparer.Ordinal)
+    {
+        "GeluGrad", "FastGeluGrad", "QuickGeluGrad", "BiasGeluGrad_dX", "BiasFastGeluGrad_dX",
+    };
 
     private static StepDerivativeReference Refused(string reason) => new(null, 0, reason);
 
