@@ -75,6 +75,7 @@ public sealed class RuleSet(string pass, IReadOnlyList<RewriteRule> rules)
             context.CheckTimeBudget();
             var match = new PatternMatch(node, bindings);
             string? reason = rule.ReplacesWholeMatch ? GraphEdits.EscapingValue(match) : null;
+            reason ??= BroadcastingChain(rule, match, context);
             reason ??= rule.Check(match, context);
             if (reason is null)
             {
@@ -87,6 +88,18 @@ public sealed class RuleSet(string pass, IReadOnlyList<RewriteRule> rules)
         if (firstReason is not null)
         {
             refusals[(rule.Name, node.Label)] = (node, firstReason);
+        }
+        return null;
+    }
+
+    /// <summary>The refusal for a match whose output shape the replacement, keeping its input's shape, would not reproduce.</summary>
+    private static string? BroadcastingChain(RewriteRule rule, PatternMatch match, RewriteContext context)
+    {
+        if (rule.ShapeKeptFrom(match) is not { } input || match.Root.Output(0) is not { } output) return null;
+        if (context.TypeOf(input)?.Shape is { } inputShape && context.TypeOf(output)?.Shape is { } outputShape
+            && inputShape.ProvablyDiffersFrom(outputShape))
+        {
+            return $"the chain broadcasts '{input}' {inputShape} to {outputShape}; the fused op would keep {inputShape}";
         }
         return null;
     }
