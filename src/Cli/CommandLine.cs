@@ -68,6 +68,7 @@ internal static class CommandLine
         TrainCommand.Create(io),
         BenchCommand.Create(io),
         DemoCommand.Create(io),
+        PrintCommand.Create(io),
     ];
 }
 
