@@ -26,7 +26,9 @@ namespace onnxmemopt {
 struct Dim {
   int64_t value = 0;
   std::string symbol;  // non-empty: a symbolic dimension
-  bool Known() const { return symbol.empty(); }
+  bool Known() const { return symbol.empty() && value >= 0; }
+  // Neither a number nor a name: ONNX Runtime reports such a dimension as -1 without a symbol.
+  bool Anonymous() const { return symbol.empty() && value < 0; }
 };
 
 class ShapeInference {
@@ -96,7 +98,12 @@ class ShapeInference {
     return value;
   }
 
+  // An output with an anonymous dimension is left unset. ONNX Runtime writes every dimension
+  // without a symbol as a number, so the -1 it reports for "unknown" would come back as a real
+  // size of -1 and make the next op's inference fail (MatMul: "Incompatible dimensions"); that
+  // happens once its own optimizers have folded a graph with symbolic batch and sequence dims.
   void SetOutput(size_t index, ONNXTensorElementDataType type, const std::vector<Dim>& dims) const {
+    if (std::any_of(dims.begin(), dims.end(), [](const Dim& d) { return d.Anonymous(); })) return;
     OrtTensorTypeAndShapeInfo* raw = nullptr;
     Ort::ThrowOnError(api_.CreateTensorTypeAndShapeInfo(&raw));
     std::unique_ptr<OrtTensorTypeAndShapeInfo, void (*)(OrtTensorTypeAndShapeInfo*)> info(
