@@ -70,6 +70,14 @@ switch ($Target) {
         Invoke-Checked dotnet @('run', '--project', 'samples/CustomOpsOnly', '-c', $Configuration, '-r', 'linux-x64')
         Invoke-Checked dotnet @('run', '--project', 'samples/TrainingLoop', '-c', $Configuration, '--', 'fixtures/models/vit-tiny.onnx', '20')
         Invoke-Checked dotnet @('test', 'samples/SnapshotTest', '-c', $Configuration)
+        # The tool package installs and runs (in a throwaway tool path, not the user's global tools).
+        $toolPath = Join-Path ([System.IO.Path]::GetTempPath()) "onnxmemopt-tool-$PID"
+        try {
+            $version = ([xml](Get-Content src/Version.props)).Project.PropertyGroup.Version
+            Invoke-Checked dotnet @('tool', 'install', 'OnnxMemOpt.Tool', '--tool-path', $toolPath, '--add-source', 'artifacts', '--version', $version)
+            Invoke-Checked (Join-Path $toolPath 'onnxmemopt') @('inspect', 'fixtures/models/vit-tiny.onnx')
+        }
+        finally { Remove-Item $toolPath -Recurse -Force -ErrorAction SilentlyContinue }
     }
     'cuda-syntax' { Invoke-Checked bash @('scripts/cuda-syntax-check.sh') }
 }
