@@ -41,7 +41,7 @@ internal static class CommandLine
             stderr.WriteLine($"onnxmemopt: {e.Message}");
             return ExitCodes.InvalidInput;
         }
-        catch (UsageException e)
+        catch (Exception e) when (e is UsageException or OnnxMemOpt.Graph.UnknownDimensionException)
         {
             stderr.WriteLine($"onnxmemopt: {e.Message}");
             return ExitCodes.Usage;

@@ -72,7 +72,7 @@ internal static class BenchGraphs
     private static BenchGraph Prepare(string name, OnnxModel model, DimBindings dims, string workDirectory, bool withEvalModel)
     {
         MemoryEstimate estimate = MemoryEstimate.Of(model, dims);
-        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(model.Proto, Path.Combine(workDirectory, name), withEvalModel);
+        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(model, Path.Combine(workDirectory, name), withEvalModel);
         return new BenchGraph(name, artifacts, estimate);
     }
 }

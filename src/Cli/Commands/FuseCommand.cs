@@ -22,8 +22,9 @@ internal static class FuseCommand
         common.AddTo(command);
         command.SetAction(parse =>
         {
-            DimBindings dims = common.BindingsFrom(parse);
+            _ = common.BindingsFrom(parse); // a malformed --dim is a usage error before any file is read
             OnnxModel loaded = OnnxModel.Load(parse.GetValue(model)!);
+            DimBindings dims = common.BindingsFor(parse, loaded);
             PassResult result = FusionPass.Run(loaded, dims);
             string path = parse.GetValue(output)!;
             loaded.Save(path);

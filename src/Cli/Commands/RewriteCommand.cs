@@ -39,9 +39,10 @@ internal static class RewriteCommand
         common.AddTo(command);
         command.SetAction(parse =>
         {
-            DimBindings dims = common.BindingsFrom(parse);
+            _ = common.BindingsFrom(parse); // a malformed --dim is a usage error before any file is read
             string[] selected = ParsePasses(parse.GetValue(passes));
             OnnxModel loaded = OnnxModel.Load(parse.GetValue(model)!);
+            DimBindings dims = common.BindingsFor(parse, loaded);
             _ = loaded.Graph; // the IR is built over the document: what is saved is what the IR holds
             MemoryEstimate before = MemoryEstimate.Of(loaded, dims);
             bool withRuntimePeak = parse.GetValue(runtimePeak);

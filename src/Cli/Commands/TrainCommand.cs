@@ -36,6 +36,7 @@ internal static class TrainCommand
             string path = parse.GetValue(model)!;
 
             TrainingArtifacts artifacts = Load(path, parse.GetValue(checkpoint));
+            dims.RequireDeclaredIn(artifacts.Symbols, artifacts.TrainingModelPath);
             string dataSource = parse.GetValue(data)!;
             using TrainingBatch batch = dataSource == "synthetic"
                 ? artifacts.CreateSyntheticBatch(new SyntheticBatchOptions { BatchSize = parse.GetValue(batchSize), Seed = parse.GetValue(seed), Dims = dims.Values })

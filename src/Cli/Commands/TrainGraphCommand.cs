@@ -64,14 +64,10 @@ internal static class TrainGraphCommand
             };
             Validate(options);
             OnnxModel forward = OnnxModel.Load(parse.GetValue(model)!);
+            _ = common.BindingsFor(parse, forward);
             TrainingGraphResult result = TrainingGraphBuilder.BuildWithReport(forward, options);
             string path = parse.GetValue(output)!;
             result.Model.Save(path);
-            if (result.Model.Proto.Graph.Initializer.Any(TensorData.IsExternal)
-                && !string.Equals(Path.GetDirectoryName(Path.GetFullPath(path)), forward.BaseDirectory, StringComparison.Ordinal))
-            {
-                io.Error.WriteLine($"warning: weights stay in external files named relative to {forward.BaseDirectory}; place the training graph beside them to run it");
-            }
             Report(io, parse.GetValue(common.Json), forward, path, result);
             return ExitCodes.Success;
         });
