@@ -1,5 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Onnx.Proto;
 
 namespace OnnxMemOpt.Runtime.Sessions;
 
@@ -32,13 +33,19 @@ public static class ModelSessions
     /// data folder entry when the model has external data). Throws <see cref="ExternalDataException"/>
     /// for a model with external data but no folder (built in memory, or read from a stream).
     /// </summary>
-    public static InferenceSession Open(OnnxModel model, SessionOptions options)
+    public static InferenceSession Open(OnnxModel model, SessionOptions options) => Open(model, options, ModelWriter.MaxProtobufBytes);
+
+    /// <param name="model">The model.</param>
+    /// <param name="options">Session options.</param>
+    /// <param name="maxInlineBytes">Largest document handed over as bytes (protobuf's limit; tests lower it to reach the other route cheaply).</param>
+    internal static InferenceSession Open(OnnxModel model, SessionOptions options, long maxInlineBytes)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
-        if (ModelWriter.SerializedSize(model.Proto) >= ModelWriter.MaxProtobufBytes)
+        model = WithMicrosoftDomain(model);
+        if (ModelWriter.SerializedSize(model.Proto) >= maxInlineBytes)
         {
-            return OpenThroughTemporaryCopy(model, options);
+            return OpenThroughTemporaryCopy(model, options, maxInlineBytes);
         }
         if (ModelTensors.HasExternalData(model.Proto))
         {
@@ -49,6 +56,25 @@ public static class ModelSessions
         return new InferenceSession(model.ToBytes(), options);
     }
 
+    /// <summary>
+    /// The model importing com.microsoft (version 1, the only one), for the reason
+    /// <see cref="Training.SessionFactory"/> gives: the custom-op library registers a domain of that
+    /// name, and ONNX Runtime's fusions then insert com.microsoft nodes that fail to resolve in a model
+    /// that does not import it. The caller's model is not changed (the copy shares its tensor bytes).
+    /// </summary>
+    private static OnnxModel WithMicrosoftDomain(OnnxModel model)
+    {
+        if (model.OpsetVersion(MicrosoftDomain) is not null)
+        {
+            return model;
+        }
+        ModelProto proto = model.Proto.Clone();
+        proto.OpsetImport.Add(new OperatorSetIdProto { Domain = MicrosoftDomain, Version = 1 });
+        return OnnxModel.FromProto(proto, model.FileName, model.BaseDirectory, model.Limits);
+    }
+
+    private const string MicrosoftDomain = "com.microsoft";
+
     /// <summary>Makes sessions from bytes read external data from <paramref name="folder"/> (the model file's folder).</summary>
     public static void PointAtExternalData(SessionOptions options, string folder)
     {
@@ -56,14 +82,14 @@ public static class ModelSessions
         options.AddSessionConfigEntry(ExternalDataFolderKey, Path.GetFullPath(folder));
     }
 
-    private static InferenceSession OpenThroughTemporaryCopy(OnnxModel model, SessionOptions options)
+    private static InferenceSession OpenThroughTemporaryCopy(OnnxModel model, SessionOptions options, long maxInlineBytes)
     {
         string folder = Path.Combine(Path.GetTempPath(), "onnxmemopt-session-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
         try
         {
             string path = Path.Combine(folder, "model.onnx");
-            ModelWriter.Save(model, path);
+            ModelWriter.Save(model, path, externalizeThreshold: maxInlineBytes);
             // Opened by path, the runtime finds the copy's data file beside it.
             return new InferenceSession(path, options);
         }
