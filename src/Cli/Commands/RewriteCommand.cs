@@ -5,6 +5,7 @@ using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes;
 using OnnxMemOpt.Patterns;
+using OnnxMemOpt.Runtime.Sessions;
 using Spectre.Console;
 
 namespace OnnxMemOpt.Cli.Commands;
@@ -48,7 +49,7 @@ internal static class RewriteCommand
             bool withRuntimePeak = parse.GetValue(runtimePeak);
             RuntimeArenaPeakResult? runtimeBefore = withRuntimePeak ? RuntimeArenaPeak.Of(loaded, dims) : null;
             var options = new RewriteOptions { FoldTrainableAffine = parse.GetValue(foldTrainable), GeluTable = GeluTableOption.Value(parse) };
-            PassResult result = selected.Length > 0 ? MemoryPasses.Run(loaded, selected, dims, options) : new PassResult();
+            PassResult result = selected.Length > 0 ? CheckedPasses.Run(loaded, selected, dims, options, RuntimeLoadCheck.Refusal) : new PassResult();
             MemoryEstimate after = selected.Length > 0 ? MemoryEstimate.Of(loaded, dims) : before;
             RuntimeArenaPeakResult? runtimeAfter = withRuntimePeak ? (selected.Length > 0 ? RuntimeArenaPeak.Of(loaded, dims) : runtimeBefore) : null;
             string path = parse.GetValue(output)!;

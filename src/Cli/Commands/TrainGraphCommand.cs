@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes.Training;
+using OnnxMemOpt.Runtime.Sessions;
 
 namespace OnnxMemOpt.Cli.Commands;
 
@@ -67,6 +68,7 @@ internal static class TrainGraphCommand
             _ = common.BindingsFor(parse, forward);
             TrainingGraphResult result = TrainingGraphBuilder.BuildWithReport(forward, options);
             string path = parse.GetValue(output)!;
+            RuntimeLoadCheck.RequireLoadsLikeItsInput(result.Model, forward, "training graph");
             result.Model.Save(path);
             Report(io, parse.GetValue(common.Json), forward, path, result);
             return ExitCodes.Success;

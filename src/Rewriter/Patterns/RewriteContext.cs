@@ -73,7 +73,20 @@ public sealed record RewriteOptions
 
     /// <summary>Wall-clock budget for all pattern matching of one pass run (see <see cref="RewriteContext.CheckTimeBudget"/>).</summary>
     public TimeSpan MatchTimeBudget { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Candidates no rule may rewrite, each with the reason reported for it (see
+    /// <see cref="Passes.CheckedPasses"/>, which refuses those whose rewrite ONNX Runtime would not load).
+    /// </summary>
+    public IReadOnlyList<CandidateRefusal> Refused { get; init; } = [];
+
+    /// <summary>Why the candidate rooted at <paramref name="node"/> may not be rewritten by <paramref name="pass"/>, or null.</summary>
+    public string? RefusalOf(string pass, string node) =>
+        Refused.Count == 0 ? null : Refused.FirstOrDefault(r => r.Pass == pass && r.Node == node)?.Reason;
 }
+
+/// <summary>A candidate of <paramref name="Pass"/> rooted at node <paramref name="Node"/> that must be left alone, and why.</summary>
+public sealed record CandidateRefusal(string Pass, string Node, string Reason);
 
 /// <summary>Names of the 2-bit GELU derivative tables, as the ops' <c>table</c> attribute spells them.</summary>
 public static class GeluTables
