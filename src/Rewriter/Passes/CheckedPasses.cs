@@ -68,8 +68,10 @@ public static class CheckedPasses
         {
             return attempt;
         }
-        List<string> candidates = [.. attempt.Rewrites.Select(r => r.Candidate).OfType<string>().Distinct(StringComparer.Ordinal)];
-        var search = new CandidateSearch(model, before, pass, dims, options, refusal, candidates);
+        var rules = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (RewriteRecord r in attempt.Rewrites.Where(r => r.Candidate is not null)) rules.TryAdd(r.Candidate!, r.Rule);
+        List<string> candidates = [.. rules.Keys];
+        var search = new CandidateSearch(model, before, pass, dims, options, refusal, rules);
         List<string> kept = search.Keep([], candidates, reason);
         PassResult final = search.Apply(kept, out string? stillRefused);
         if (stillRefused is null)
@@ -91,7 +93,7 @@ public static class CheckedPasses
 
     /// <summary>The halving search of one pass's candidates; every trial starts again from the pass's input.</summary>
     private sealed class CandidateSearch(OnnxModel model, ModelProto before, string pass, DimBindings? dims, RewriteOptions options,
-        LoadRefusal refusal, IReadOnlyList<string> all)
+        LoadRefusal refusal, IReadOnlyDictionary<string, string> ruleOf)
     {
         private readonly Dictionary<string, string> _refused = new(StringComparer.Ordinal);
 
@@ -121,12 +123,12 @@ public static class CheckedPasses
         public PassResult Apply(IReadOnlyCollection<string> applied, out string? reason)
         {
             model.RestoreFrom(before);
-            var excluded = new HashSet<string>(all, StringComparer.Ordinal);
+            var excluded = new HashSet<string>(ruleOf.Keys, StringComparer.Ordinal);
             excluded.ExceptWith(applied);
             List<CandidateRefusal> refusals = [.. options.Refused];
             foreach (string candidate in excluded)
             {
-                refusals.Add(new CandidateRefusal(pass, candidate, _refused.GetValueOrDefault(candidate, "left out while another candidate was checked")));
+                refusals.Add(new CandidateRefusal(pass, candidate, _refused.GetValueOrDefault(candidate, "left out while another candidate was checked"), ruleOf[candidate]));
             }
             PassResult result = MemoryPasses.Run(model, [pass], dims, options with { Refused = refusals });
             reason = result.Changed ? refusal(model) : null;

@@ -80,13 +80,17 @@ public sealed record RewriteOptions
     /// </summary>
     public IReadOnlyList<CandidateRefusal> Refused { get; init; } = [];
 
-    /// <summary>Why the candidate rooted at <paramref name="node"/> may not be rewritten by <paramref name="pass"/>, or null.</summary>
-    public string? RefusalOf(string pass, string node) =>
-        Refused.Count == 0 ? null : Refused.FirstOrDefault(r => r.Pass == pass && r.Node == node)?.Reason;
+    /// <summary>The refusal of the candidate rooted at <paramref name="node"/> for <paramref name="pass"/>, or null.</summary>
+    public CandidateRefusal? RefusalOf(string pass, string node) =>
+        Refused.Count == 0 ? null : Refused.FirstOrDefault(r => r.Pass == pass && r.Node == node);
 }
 
-/// <summary>A candidate of <paramref name="Pass"/> rooted at node <paramref name="Node"/> that must be left alone, and why.</summary>
-public sealed record CandidateRefusal(string Pass, string Node, string Reason);
+/// <summary>
+/// A candidate of <paramref name="Pass"/> rooted at node <paramref name="Node"/> that no rule of the
+/// pass may rewrite, and why; the reason is reported under <paramref name="Rule"/> (the rule whose
+/// rewrite was refused), or under every rule that looks at the node when that is null.
+/// </summary>
+public sealed record CandidateRefusal(string Pass, string Node, string Reason, string? Rule = null);
 
 /// <summary>Names of the 2-bit GELU derivative tables, as the ops' <c>table</c> attribute spells them.</summary>
 public static class GeluTables

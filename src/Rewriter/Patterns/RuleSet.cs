@@ -72,7 +72,10 @@ public sealed class RuleSet(string pass, IReadOnlyList<RewriteRule> rules)
         // A candidate refused from outside the rule (its rewrite made a graph ONNX Runtime refuses).
         if (context.Options.RefusalOf(pass, node.Label) is { } refused)
         {
-            refusals[(rule.Name, node.Label)] = (node, refused);
+            if (refused.Rule is null || refused.Rule == rule.Name)
+            {
+                refusals[(rule.Name, node.Label)] = (node, refused.Reason);
+            }
             return null;
         }
         string? firstReason = null;

@@ -1,5 +1,6 @@
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Passes;
 using OnnxMemOpt.Passes.Training;
 using OnnxMemOpt.Patterns;
@@ -87,5 +88,38 @@ public class CheckedPassesTests
         Assert.Null(RuntimeLoadCheck.Refusal(model));
         Assert.Contains(result.Rewrites, r => r.Pass == "regelu2");
         Assert.DoesNotContain(result.Skipped, s => s.Reason.StartsWith("ONNX Runtime refuses", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void WithOnnxRuntimeAFusionItRefusesIsSkippedAndTheOtherKept()
+    {
+        // Two RMSNorm chains, each feeding a MatMul with an [8, 4] weight: one over x1 [2, 8]; one
+        // over x2 [2, 1] times an [8] scale, which broadcasts to [2, 8]. Fused, the second would keep
+        // its input's shape [2, 1] and ONNX Runtime refuses the MatMul after it at load. (The fuzzer
+        // found this form on a clone without ../shared.)
+        const TensorProto.Types.DataType F = TensorProto.Types.DataType.Float;
+        var model = new TinyModel().Opset("", 17)
+            .Input("x1", F, 2, 8).Input("x2", F, 2, 1).Output("z1", F, 2, 4).Output("z2", F, 2, 4)
+            .Initializer(TinyModel.FloatTensor("two", [], [2f])).Initializer(TinyModel.FloatTensor("eps", [], [1e-6f]))
+            .Initializer(TinyModel.FloatTensor("g", [8], [.. Enumerable.Range(1, 8).Select(i => i / 4f)]))
+            .Initializer(TinyModel.FloatTensor("w", [8, 4], [.. Enumerable.Repeat(0.5f, 32)]));
+        foreach (string i in new[] { "1", "2" })
+        {
+            model.Node("Pow", ["x" + i, "two"], ["sq" + i]).Node("ReduceMean", ["sq" + i], ["ms" + i], "", TinyModel.Attr("axes", new long[] { -1 }))
+                .Node("Add", ["ms" + i, "eps"], ["v" + i]).Node("Sqrt", ["v" + i], ["r" + i]).Node("Div", ["x" + i, "r" + i], ["n" + i])
+                .Node("Mul", ["n" + i, "g"], ["y" + i]).Node("MatMul", ["y" + i, "w"], ["z" + i]);
+        }
+        OnnxModel onnx = OnnxModel.FromProto(model.Build(), "two-norms.onnx");
+        Assert.Null(RuntimeLoadCheck.Refusal(onnx));
+
+        PassResult result = CheckedPasses.Run(onnx, [FusionPass.Name], null, null, RuntimeLoadCheck.Refusal);
+
+        Assert.Null(RuntimeLoadCheck.Refusal(onnx));
+        RewriteRecord fused = Assert.Single(result.Rewrites);
+        Assert.Equal("rms-norm", fused.Rule);
+        Assert.DoesNotContain(onnx.Graph.Nodes, n => n.OpType == "Sqrt" && n.Outputs[0] == "r1");
+        Assert.Contains(onnx.Graph.Nodes, n => n.OpType == "Sqrt" && n.Outputs[0] == "r2"); // the refused chain stays as written
+        SkipRecord skipped = Assert.Single(result.Skipped, s => s.Rule == "rms-norm");
+        Assert.Equal(onnx.Graph.Nodes.Single(n => n.OpType == "Mul" && n.Outputs[0] == "y2").Label, skipped.Node);
     }
 }
