@@ -5,6 +5,7 @@ using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes;
 using OnnxMemOpt.Patterns;
+using OnnxMemOpt.Runtime.Sessions;
 using Spectre.Console;
 
 namespace OnnxMemOpt.Cli.Commands;
@@ -39,15 +40,16 @@ internal static class RewriteCommand
         common.AddTo(command);
         command.SetAction(parse =>
         {
-            DimBindings dims = common.BindingsFrom(parse);
+            _ = common.BindingsFrom(parse); // a malformed --dim is a usage error before any file is read
             string[] selected = ParsePasses(parse.GetValue(passes));
             OnnxModel loaded = OnnxModel.Load(parse.GetValue(model)!);
+            DimBindings dims = common.BindingsFor(parse, loaded);
             _ = loaded.Graph; // the IR is built over the document: what is saved is what the IR holds
             MemoryEstimate before = MemoryEstimate.Of(loaded, dims);
             bool withRuntimePeak = parse.GetValue(runtimePeak);
             RuntimeArenaPeakResult? runtimeBefore = withRuntimePeak ? RuntimeArenaPeak.Of(loaded, dims) : null;
             var options = new RewriteOptions { FoldTrainableAffine = parse.GetValue(foldTrainable), GeluTable = GeluTableOption.Value(parse) };
-            PassResult result = selected.Length > 0 ? MemoryPasses.Run(loaded, selected, dims, options) : new PassResult();
+            PassResult result = selected.Length > 0 ? CheckedPasses.Run(loaded, selected, dims, options, RuntimeLoadCheck.Refusal) : new PassResult();
             MemoryEstimate after = selected.Length > 0 ? MemoryEstimate.Of(loaded, dims) : before;
             RuntimeArenaPeakResult? runtimeAfter = withRuntimePeak ? (selected.Length > 0 ? RuntimeArenaPeak.Of(loaded, dims) : runtimeBefore) : null;
             string path = parse.GetValue(output)!;

@@ -36,6 +36,7 @@ internal static class TrainCommand
             string path = parse.GetValue(model)!;
 
             TrainingArtifacts artifacts = Load(path, parse.GetValue(checkpoint));
+            dims.RequireDeclaredIn(artifacts.Symbols, artifacts.TrainingModelPath);
             string dataSource = parse.GetValue(data)!;
             using TrainingBatch batch = dataSource == "synthetic"
                 ? artifacts.CreateSyntheticBatch(new SyntheticBatchOptions { BatchSize = parse.GetValue(batchSize), Seed = parse.GetValue(seed), Dims = dims.Values })
@@ -96,7 +97,10 @@ internal static class TrainCommand
         }
         catch (FileNotFoundException e)
         {
-            throw new InvalidModelException(e.FileName ?? path, "no such file");
+            // The model itself is missing, or a file the set needs beside it (the checkpoint): the
+            // one-line reason names the model either way, and says which file is missing.
+            bool modelMissing = e.FileName is null || Path.GetFullPath(e.FileName) == Path.GetFullPath(path);
+            throw new InvalidModelException(modelMissing ? e.FileName ?? path : path, modelMissing ? "no such file" : e.Message.TrimEnd('.'));
         }
         catch (InvalidDataException e)
         {

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes.Training;
+using OnnxMemOpt.Runtime.Sessions;
 
 namespace OnnxMemOpt.Cli.Commands;
 
@@ -64,14 +65,11 @@ internal static class TrainGraphCommand
             };
             Validate(options);
             OnnxModel forward = OnnxModel.Load(parse.GetValue(model)!);
+            _ = common.BindingsFor(parse, forward);
             TrainingGraphResult result = TrainingGraphBuilder.BuildWithReport(forward, options);
             string path = parse.GetValue(output)!;
+            RuntimeLoadCheck.RequireLoadsLikeItsInput(result.Model, forward, "training graph");
             result.Model.Save(path);
-            if (result.Model.Proto.Graph.Initializer.Any(TensorData.IsExternal)
-                && !string.Equals(Path.GetDirectoryName(Path.GetFullPath(path)), forward.BaseDirectory, StringComparison.Ordinal))
-            {
-                io.Error.WriteLine($"warning: weights stay in external files named relative to {forward.BaseDirectory}; place the training graph beside them to run it");
-            }
             Report(io, parse.GetValue(common.Json), forward, path, result);
             return ExitCodes.Success;
         });

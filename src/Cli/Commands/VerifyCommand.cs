@@ -7,6 +7,7 @@ using OnnxMemOpt.Graph;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Passes.Memory;
+using OnnxMemOpt.Runtime.Sessions;
 using Spectre.Console;
 
 namespace OnnxMemOpt.Cli.Commands;
@@ -37,9 +38,10 @@ internal static class VerifyCommand
         common.AddTo(command);
         command.SetAction(parse =>
         {
-            DimBindings dims = common.BindingsFrom(parse);
+            _ = common.BindingsFrom(parse); // a malformed --dim is a usage error before any file is read
             OnnxModel before = OnnxModel.Load(parse.GetValue(original)!);
             OnnxModel after = OnnxModel.Load(parse.GetValue(rewritten)!);
+            DimBindings dims = common.BindingsFor(parse, before, after);
             // Sessions first: a graph ONNX Runtime cannot run fails before any input is drawn.
             using InferenceSession beforeSession = Open(before);
             using InferenceSession afterSession = Open(after);
@@ -104,14 +106,14 @@ internal static class VerifyCommand
         return command;
     }
 
-    /// <summary>Every tensor output of one run, widened to double; non-numeric outputs are left out.</summary>
+    /// <summary>A session on the model (its external data read from its own folder); ONNX Runtime's refusal is the input's problem (exit 3).</summary>
     private static InferenceSession Open(OnnxModel model)
     {
         try
         {
             using SessionOptions options = CustomOpLibrary.CreateSessionOptions();
             options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
-            return new InferenceSession(model.ToBytes(), options);
+            return ModelSessions.Open(model, options);
         }
         catch (OnnxRuntimeException e)
         {
@@ -119,6 +121,7 @@ internal static class VerifyCommand
         }
     }
 
+    /// <summary>Every tensor output of one run, widened to double; non-numeric outputs are left out.</summary>
     private static Dictionary<string, double[]> RunAll(OnnxModel model, InferenceSession session, IReadOnlyCollection<NamedOnnxValue> feeds)
     {
         try

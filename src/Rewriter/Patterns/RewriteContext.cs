@@ -73,7 +73,24 @@ public sealed record RewriteOptions
 
     /// <summary>Wall-clock budget for all pattern matching of one pass run (see <see cref="RewriteContext.CheckTimeBudget"/>).</summary>
     public TimeSpan MatchTimeBudget { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Candidates no rule may rewrite, each with the reason reported for it (see
+    /// <see cref="Passes.CheckedPasses"/>, which refuses those whose rewrite ONNX Runtime would not load).
+    /// </summary>
+    public IReadOnlyList<CandidateRefusal> Refused { get; init; } = [];
+
+    /// <summary>The refusal of the candidate rooted at <paramref name="node"/> for <paramref name="pass"/>, or null.</summary>
+    public CandidateRefusal? RefusalOf(string pass, string node) =>
+        Refused.Count == 0 ? null : Refused.FirstOrDefault(r => r.Pass == pass && r.Node == node);
 }
+
+/// <summary>
+/// A candidate of <paramref name="Pass"/> rooted at node <paramref name="Node"/> that no rule of the
+/// pass may rewrite, and why; the reason is reported under <paramref name="Rule"/> (the rule whose
+/// rewrite was refused), or under every rule that looks at the node when that is null.
+/// </summary>
+public sealed record CandidateRefusal(string Pass, string Node, string Reason, string? Rule = null);
 
 /// <summary>Names of the 2-bit GELU derivative tables, as the ops' <c>table</c> attribute spells them.</summary>
 public static class GeluTables

@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Runtime.Checkpoints;
@@ -26,13 +25,22 @@ public static class GeneratedGraphArtifacts
     /// Writes the artifacts of <paramref name="trainingGraph"/> into <paramref name="folder"/> (created when
     /// missing) and loads them. The graph itself is not modified.
     /// </summary>
-    public static TrainingArtifacts Write(ModelProto trainingGraph, string folder, bool withEvalModel = false, AdamWSettings? optimizer = null)
+    public static TrainingArtifacts Write(ModelProto trainingGraph, string folder, bool withEvalModel = false, AdamWSettings? optimizer = null) =>
+        Write(OnnxModel.FromProto(trainingGraph, "<training graph>"), folder, withEvalModel, optimizer);
+
+    /// <summary>As <see cref="Write(ModelProto, string, bool, AdamWSettings?)"/>, for a model whose external data resolves in its folder.</summary>
+    /// <remarks>
+    /// Frozen weights in external data (a large export) stay external: the written models get a
+    /// data file of their own beside them (<see cref="ModelWriter"/>), so the folder is complete
+    /// and loads wherever it is, and the trained parameters' values are read from the input's files.
+    /// </remarks>
+    public static TrainingArtifacts Write(OnnxModel trainingGraph, string folder, bool withEvalModel = false, AdamWSettings? optimizer = null)
     {
         ArgumentNullException.ThrowIfNull(trainingGraph);
         ArgumentNullException.ThrowIfNull(folder);
-        ModelProto model = trainingGraph.Clone();
+        ModelProto model = trainingGraph.Proto.Clone();
         GraphProto graph = model.Graph ?? throw new InvalidDataException("The training graph has no graph.");
-        List<CheckpointTensor> trained = MoveTrainedParametersOut(graph);
+        List<CheckpointTensor> trained = MoveTrainedParametersOut(graph, trainingGraph);
         if (trained.Count == 0)
         {
             throw new InvalidDataException("The training graph has no '<param>_grad' output for a parameter input with an initial value; it is not a generated training graph.");
@@ -40,12 +48,12 @@ public static class GeneratedGraphArtifacts
 
         Directory.CreateDirectory(folder);
         string trainingPath = Path.Combine(folder, TrainingFile);
-        Save(model, trainingPath);
+        Save(model, trainingGraph, trainingPath);
         string? evalPath = null;
         if (withEvalModel)
         {
             evalPath = Path.Combine(folder, EvalFile);
-            Save(EvalModel(model), evalPath);
+            Save(EvalModel(model), trainingGraph, evalPath);
         }
         var checkpoint = new OrtCheckpoint
         {
@@ -59,7 +67,7 @@ public static class GeneratedGraphArtifacts
     }
 
     /// <summary>The parameters with a <c>_grad</c> output: their initializers leave the graph and become checkpoint tensors.</summary>
-    private static List<CheckpointTensor> MoveTrainedParametersOut(GraphProto graph)
+    private static List<CheckpointTensor> MoveTrainedParametersOut(GraphProto graph, OnnxModel source)
     {
         var inputs = graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
@@ -79,7 +87,7 @@ public static class GeneratedGraphArtifacts
             {
                 throw new InvalidDataException($"Parameter '{parameter}' is {ElementTypes.Name(tensor.DataType)}; the trainer trains float32 parameters.");
             }
-            float[] values = TensorData.ToFloats(tensor);
+            float[] values = TensorData.ToFloats(tensor, source);
             trained.Add(new CheckpointTensor(parameter, tensor.Dims.ToArray(), values));
             graph.Initializer.Remove(tensor);
         }
@@ -127,9 +135,7 @@ public static class GeneratedGraphArtifacts
         return model;
     }
 
-    private static void Save(ModelProto model, string path)
-    {
-        using FileStream stream = File.Create(path);
-        model.WriteTo(stream);
-    }
+    /// <summary>Writes <paramref name="model"/>, whose external data (if any) is named relative to <paramref name="source"/>'s folder.</summary>
+    private static void Save(ModelProto model, OnnxModel source, string path) =>
+        ModelWriter.Save(OnnxModel.FromProto(model, source.FileName, source.BaseDirectory, source.Limits), path);
 }
