@@ -26,6 +26,12 @@ public sealed class ArtifactSet
     /// <summary>Where the set was read from (messages); null for a generated set.</summary>
     public string? Source { get; init; }
 
+    /// <summary>The files <see cref="Write"/> writes, in that order.</summary>
+    public IReadOnlyList<string> FileNames =>
+        EvalModel is null
+            ? [OrtTrainingModel.FileName, Artifacts.OptimizerModel.FileName, CheckpointFileName]
+            : [OrtTrainingModel.FileName, Artifacts.EvalModel.FileName, Artifacts.OptimizerModel.FileName, CheckpointFileName];
+
     /// <summary>Reads the set around <paramref name="trainingModelOrFolder"/>; the optimizer model must be there.</summary>
     public static ArtifactSet Load(string trainingModelOrFolder)
     {
@@ -49,7 +55,7 @@ public sealed class ArtifactSet
     /// <summary>
     /// Writes the set into <paramref name="folder"/>, which must be absent or empty: everything goes to
     /// a temporary folder beside it first and is moved into place only once complete, so a failure
-    /// leaves <paramref name="folder"/> as it was.
+    /// leaves <paramref name="folder"/> as it was. An unusable folder (a file, not empty, no parent) is an <see cref="ArgumentException"/>.
     /// </summary>
     public void Write(string folder)
     {
@@ -57,16 +63,16 @@ public sealed class ArtifactSet
         string target = Path.GetFullPath(folder);
         if (File.Exists(target))
         {
-            throw new IOException($"'{folder}' is a file; the artifact set is written into a folder.");
+            throw new ArgumentException($"'{folder}' is a file; the artifact set is written into a folder.", nameof(folder));
         }
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
         {
-            throw new IOException($"Output folder '{folder}' is not empty; the artifact set is written into a new or empty folder.");
+            throw new ArgumentException($"Output folder '{folder}' is not empty; the artifact set is written into a new or empty folder.", nameof(folder));
         }
         string parent = Path.GetDirectoryName(target) ?? ".";
         if (!Directory.Exists(parent))
         {
-            throw new IOException($"The folder '{parent}' that would hold '{folder}' does not exist.");
+            throw new ArgumentException($"The folder '{parent}' that would hold '{folder}' does not exist.", nameof(folder));
         }
         string staging = Path.Combine(parent, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
         Directory.CreateDirectory(staging);

@@ -32,8 +32,8 @@ internal static class OrtTraining119
             artifacts.EvalModelPath);
     }
 
-    /// <summary>What one reference run printed.</summary>
-    public sealed record Run(IReadOnlyList<double> Losses, IReadOnlyDictionary<string, double[]> Eval);
+    /// <summary>What one reference run printed; <see cref="Eval"/> holds the eval model's outputs in its output order.</summary>
+    public sealed record Run(IReadOnlyList<double> Losses, IReadOnlyList<double[]> Eval);
 
     /// <summary>Trains <paramref name="steps"/> steps of ORT's loop (train step, optimizer step, lazy reset) on the feed file's batch.</summary>
     public static Run Train(ArtifactFiles files, string feedFile, int steps, bool evaluate = false)
@@ -56,13 +56,10 @@ internal static class OrtTraining119
         using JsonDocument json = JsonDocument.Parse(stdout);
         Assert.StartsWith($"onnxruntime-web {PinnedVersion} training", json.RootElement.GetProperty("engine").GetString());
         double[] losses = json.RootElement.GetProperty("losses").EnumerateArray().Select(l => l.GetDouble()).ToArray();
-        var eval = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        var eval = new List<double[]>();
         if (json.RootElement.TryGetProperty("eval", out JsonElement outputs))
         {
-            foreach (JsonProperty output in outputs.EnumerateObject())
-            {
-                eval[output.Name] = output.Value.EnumerateArray().Select(v => v.GetDouble()).ToArray();
-            }
+            eval.AddRange(outputs.EnumerateArray().Select(o => o.EnumerateArray().Select(v => v.GetDouble()).ToArray()));
         }
         return new Run(losses, eval);
     }

@@ -1,6 +1,6 @@
 // Trains an on-device training artifact set with ONNX Runtime Training 1.19.2 (the training build
 // that onnxruntime-web ships as dist/ort.training.wasm.mjs) and prints one JSON object on stdout:
-//   { "engine": "onnxruntime-web <version> training", "losses": [...], "eval": {...}? }
+//   { "engine": "onnxruntime-web <version> training", "losses": [...], "eval": [[...], ...]? }
 //
 // Usage:
 //   node train.mjs --train training_model.onnx --checkpoint checkpoint --optimizer optimizer_model.onnx
@@ -10,7 +10,7 @@
 //   { "inputs": { "input": { "type": "float32", "shape": [2, 784], "values": [...] }, ... } }
 // Every step is ORT's own loop: runTrainStep (the first one after lazyResetGrad overwrites the
 // gradients), runOptimizerStep, lazyResetGrad. With --eval, the eval model's outputs on the same
-// feed after training are printed too (as flat number arrays, by output name).
+// feed after training are printed too ("eval": flat number arrays in the eval model's output order).
 //
 // WHY single-threaded: the threaded WASM build needs worker threads that node's ESM loader of this
 // package does not start; one thread is also what makes runs repeatable bit for bit.
@@ -102,7 +102,10 @@ async function main() {
       evalFeeds[name] = feeds[name] ?? tensorOf(ort, name, feedFile.inputs[name]);
     }
     const outputs = await session.runEvalStep(evalFeeds);
-    report.eval = Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, flatNumbers(tensor)]));
+    // By position: ORT 1.19.2's evalOutputNames lists only the first output of an eval model with
+    // several, and keys the others "undefined".
+    report.eval = Object.values(outputs).map((tensor) => flatNumbers(tensor));
+    report.eval_output_names = session.evalOutputNames;
   }
   await session.release();
   process.stdout.write(`${JSON.stringify(report)}\n`);
