@@ -4,9 +4,10 @@ namespace OnnxMemOpt.Runtime.Artifacts;
 
 /// <summary>
 /// eval_model.onnx from a training graph in the project's convention: its forward part (the nodes the
-/// chosen outputs depend on), with the trained parameters as inputs and no gradient, and Dropout out
-/// of training mode, as ONNX Runtime's generator made the eval model (_disable_training_mode clears
-/// Dropout's training_mode input). The loss stays the first output.
+/// chosen outputs depend on), every input of the training graph (the trained parameters among them,
+/// their values in the checkpoint) and no gradient, and Dropout out of training mode, as ONNX
+/// Runtime's generator made the eval model (_disable_training_mode clears Dropout's training_mode
+/// input). The loss stays the first output.
 /// </summary>
 public static class EvalModel
 {
@@ -53,15 +54,15 @@ public static class EvalModel
         }
         graph.Node.Clear();
         graph.Node.AddRange(nodes);
-
+        // Every input stays, read or not: ONNX Runtime's eval step feeds all parameters of the
+        // training graph to the eval model (a parameter the loss does not reach included), and its
+        // generator's eval model kept all of the forward model's inputs too.
+        needed.UnionWith(graph.Input.Select(i => i.Name));
         foreach (TensorProto tensor in graph.Initializer.Where(t => trainedParameters.Contains(t.Name) || !needed.Contains(t.Name)).ToList())
         {
             graph.Initializer.Remove(tensor);
         }
-        foreach (ValueInfoProto input in graph.Input.Where(i => !needed.Contains(i.Name)).ToList())
-        {
-            graph.Input.Remove(input);
-        }
+
         var values = needed.ToHashSet(StringComparer.Ordinal);
         foreach (ValueInfoProto info in graph.ValueInfo.Where(v => !values.Contains(v.Name)).ToList())
         {
