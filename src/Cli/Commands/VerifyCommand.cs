@@ -178,7 +178,9 @@ internal static class VerifyCommand
         }
         catch (FileNotFoundException e)
         {
-            throw new InvalidModelException(e.FileName ?? path, "no such file (an artifact set needs its checkpoint beside the training model)");
+            // The message names the model; a missing file it refers to (a checkpoint, external data) is the reason.
+            string missing = e.FileName is { } file && file != path ? $"'{file}' does not exist" : "no such file";
+            throw new InvalidModelException(path, $"{missing} (an artifact set needs its checkpoint beside the training model)");
         }
         catch (InvalidDataException e)
         {

@@ -36,7 +36,8 @@ internal static class OrtTraining119
     public sealed record Run(IReadOnlyList<double> Losses, IReadOnlyList<double[]> Eval);
 
     /// <summary>Trains <paramref name="steps"/> steps of ORT's loop (train step, optimizer step, lazy reset) on the feed file's batch.</summary>
-    public static Run Train(ArtifactFiles files, string feedFile, int steps, bool evaluate = false)
+    /// <param name="trainStepsPerUpdate">Train steps before each optimizer step (their gradients add up); every train step's loss is returned.</param>
+    public static Run Train(ArtifactFiles files, string feedFile, int steps, bool evaluate = false, int trainStepsPerUpdate = 1)
     {
         var arguments = new List<string>
         {
@@ -46,6 +47,7 @@ internal static class OrtTraining119
             "--optimizer", files.OptimizerModel,
             "--feed", feedFile,
             "--steps", steps.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--train-steps-per-update", trainStepsPerUpdate.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         if (evaluate)
         {

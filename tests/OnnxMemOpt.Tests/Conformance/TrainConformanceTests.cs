@@ -124,6 +124,49 @@ public class TrainConformanceTests(ITestOutputHelper output)
         Assert.True(Relative(atCheckpointRate[^1], reference.Losses[^1]) > 1e-3, $"{atCheckpointRate[^1]} vs {reference.Losses[^1]}");
     }
 
+    [SkippableFact]
+    public void AccumulatedTrainStepsAddUpAsInOrt()
+    {
+        // Three train steps on three batches per optimizer step, no lazy reset between them: the
+        // first overwrites the buffers, the next two add, and AdamW applies the sum (scale 1).
+        // Different batches make the sum differ from any one step's gradient.
+        OrtTraining119.Require();
+        TrainingArtifacts lora = ArtifactData.Lora();
+        using var temp = new TempDirectory();
+        var batches = Enumerable.Range(0, 3).Select(i => ArtifactData.Synthetic(lora, 4, seed: 20 + i)).ToList();
+        try
+        {
+            var feeds = batches.Select((b, i) =>
+            {
+                string file = temp.File($"batch{i}.json");
+                FeedFile.Write(file, b);
+                return file;
+            }).ToList();
+            OrtTraining119.Run reference = OrtTraining119.Train(OrtTraining119.ArtifactFiles.Of(lora), string.Join(',', feeds), steps: 3, trainStepsPerUpdate: 3);
+
+            using var trainer = new Trainer(lora, ArtifactData.Options());
+            var ours = new List<float>();
+            for (int step = 0; step < 3; step++)
+            {
+                for (int micro = 0; micro < 3; micro++)
+                {
+                    ours.Add(trainer.Step(batches[micro]));
+                }
+                trainer.OptimizerStep(gradientScale: 1f);
+                trainer.LazyResetGrad();
+            }
+            Assert.Equal(9, reference.Losses.Count);
+            for (int i = 0; i < 9; i++)
+            {
+                Assert.True(Relative(ours[i], reference.Losses[i]) <= Tolerance, $"train step {i + 1}: {ours[i]} vs ORT's {reference.Losses[i]}");
+            }
+        }
+        finally
+        {
+            batches.ForEach(b => b.Dispose());
+        }
+    }
+
     /// <summary>
     /// A seeded synthetic batch of 256 (labels 0 or 1, valid for any classifier). Not ORT's own 2-sample MLP
     /// batch, nor 4 samples: the MLP memorises those in a few steps and its loss falls below 1e-4,

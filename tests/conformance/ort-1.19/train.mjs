@@ -4,13 +4,14 @@
 //
 // Usage:
 //   node train.mjs --train training_model.onnx --checkpoint checkpoint --optimizer optimizer_model.onnx
-//                  --feed batch.json [--steps N] [--eval eval_model.onnx]
+//                  --feed batch.json[,batch2.json,...] [--steps N] [--train-steps-per-update K] [--eval eval_model.onnx]
 //
 // The feed file is the JSON that `onnxmemopt train --data` reads, with each input's element type:
 //   { "inputs": { "input": { "type": "float32", "shape": [2, 784], "values": [...] }, ... } }
 // Every step is ORT's own loop: runTrainStep (the first one after lazyResetGrad overwrites the
-// gradients), runOptimizerStep, lazyResetGrad. With --eval, the eval model's outputs on the same
-// feed after training are printed too ("eval": flat number arrays in the eval model's output order).
+// gradients), runOptimizerStep, lazyResetGrad; with K train steps per update, K train steps (every
+// loss printed) before each optimizer step. With --eval, the eval model's outputs on the same
+// (first) feed after training are printed too ("eval": flat number arrays in the eval model's output order).
 //
 // WHY single-threaded: the threaded WASM build needs worker threads that node's ESM loader of this
 // package does not start; one thread is also what makes runs repeatable bit for bit.
@@ -19,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 function parseArguments(argv) {
-  const options = { steps: 10 };
+  const options = { steps: 10, 'train-steps-per-update': 1 };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i];
     const value = argv[i + 1];
@@ -37,6 +38,10 @@ function parseArguments(argv) {
   options.steps = Number.parseInt(options.steps, 10);
   if (!(options.steps >= 0)) {
     throw new Error('--steps must be a non-negative integer');
+  }
+  options.accumulate = Number.parseInt(options['train-steps-per-update'], 10);
+  if (!(options.accumulate >= 1)) {
+    throw new Error('--train-steps-per-update must be a positive integer');
   }
   return options;
 }
@@ -76,21 +81,32 @@ async function main() {
     ...(options.eval ? { evalModel: new Uint8Array(readFileSync(options.eval)) } : {}),
   });
 
-  const feedFile = JSON.parse(readFileSync(options.feed, 'utf8'));
-  const feeds = {};
-  for (const name of session.trainingInputNames) {
-    const entry = feedFile.inputs?.[name];
-    if (!entry) {
-      throw new Error(`the feed file has no input '${name}' (the training model takes ${session.trainingInputNames.join(', ')})`);
+  // --feed a.json[,b.json,...]: train step i takes batch i modulo their count.
+  const feedFiles = options.feed.split(',').map((file) => JSON.parse(readFileSync(file, 'utf8')));
+  const batches = feedFiles.map((feedFile) => {
+    const feeds = {};
+    for (const name of session.trainingInputNames) {
+      const entry = feedFile.inputs?.[name];
+      if (!entry) {
+        throw new Error(`the feed file has no input '${name}' (the training model takes ${session.trainingInputNames.join(', ')})`);
+      }
+      feeds[name] = tensorOf(ort, name, entry);
     }
-    feeds[name] = tensorOf(ort, name, entry);
-  }
+    return feeds;
+  });
+  const feedFile = feedFiles[0];
+  const feeds = batches[0];
 
   const lossName = session.trainingOutputNames[0];
   const losses = [];
+  let trainStep = 0;
   for (let step = 0; step < options.steps; step++) {
-    const outputs = await session.runTrainStep(feeds);
-    losses.push(Number(outputs[lossName].data[0]));
+    // With K train steps per update, the gradients of all K add up in the buffers (no lazy reset
+    // between them) and the optimizer step applies their sum: ORT's accumulation semantics.
+    for (let micro = 0; micro < options.accumulate; micro++) {
+      const outputs = await session.runTrainStep(batches[trainStep++ % batches.length]);
+      losses.push(Number(outputs[lossName].data[0]));
+    }
     await session.runOptimizerStep();
     await session.lazyResetGrad();
   }
