@@ -94,6 +94,7 @@ internal static class CommandLine
         RewriteCommand.Create(io),
         FuseCommand.Create(io),
         TrainGraphCommand.Create(io),
+        ArtifactsCommand.Create(io),
         VerifyCommand.Create(io),
         GradcheckCommand.Create(io),
         TrainCommand.Create(io),

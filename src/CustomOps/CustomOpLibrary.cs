@@ -19,10 +19,30 @@ public static class CustomOpLibrary
 
     private static readonly Lazy<string> LazyPath = new(FindLibrary);
 
+    /// <summary>
+    /// The session config entry the library's RegisterCustomOps reads: "paper" registers only the
+    /// paper's ops (domain com.onnxmemopt), "all" (or no entry) adds ONNX Runtime's training ops.
+    /// </summary>
+    public const string OpSetConfigKey = "onnxmemopt.ops";
+
     /// <summary>Registers the library on <paramref name="options"/> (ONNX Runtime owns the handle).</summary>
     public static SessionOptions Register(SessionOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        options.RegisterCustomOpLibrary(Path);
+        return options;
+    }
+
+    /// <summary>
+    /// Registers only the paper's ops (ReGelu2, ReSilu2, MsLayerNorm, MsRmsNorm and their gradients),
+    /// for runtimes that already have ONNX Runtime's training kernels (ONNX Runtime Training builds):
+    /// a second com.microsoft domain there would shadow their own. Sets <see cref="OpSetConfigKey"/>
+    /// to "paper" before registering, which is what the library's entry point reads.
+    /// </summary>
+    public static SessionOptions RegisterPaperOps(SessionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.AddSessionConfigEntry(OpSetConfigKey, "paper");
         options.RegisterCustomOpLibrary(Path);
         return options;
     }

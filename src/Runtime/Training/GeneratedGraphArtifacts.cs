@@ -10,8 +10,8 @@ namespace OnnxMemOpt.Runtime.Training;
 /// loss and then one <c>&lt;param&gt;_grad</c> per parameter) into artifacts that <see cref="Trainer"/> runs.
 /// The trained parameters' initial values move out of the graph into an in-memory checkpoint (so
 /// ONNX Runtime does not hold a second copy), training_model.onnx is written to a folder, and
-/// optionally an eval_model.onnx: the forward part only, outputting the loss and, for cross-entropy,
-/// the log-probabilities that accuracy is read from.
+/// optionally an eval_model.onnx (<see cref="Artifacts.EvalModel"/>): the forward part only, outputting
+/// the loss and, for cross-entropy, the log-probabilities that accuracy is read from.
 /// </summary>
 public static class GeneratedGraphArtifacts
 {
@@ -53,7 +53,8 @@ public static class GeneratedGraphArtifacts
         if (withEvalModel)
         {
             evalPath = Path.Combine(folder, EvalFile);
-            Save(EvalModel(model), trainingGraph, evalPath);
+            var trainedNames = trained.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+            Save(Artifacts.EvalModel.FromTrainingGraph(trainingGraph.Proto, trainedNames, LogProbabilities(trainingGraph.Proto.Graph)), trainingGraph, evalPath);
         }
         var checkpoint = new OrtCheckpoint
         {
@@ -94,45 +95,12 @@ public static class GeneratedGraphArtifacts
         return trained;
     }
 
-    /// <summary>The forward part: outputs the loss and the cross-entropy's log-probabilities; nodes nothing needs are dropped.</summary>
-    private static ModelProto EvalModel(ModelProto training)
+    /// <summary>The cross-entropy's log-probabilities [N, C] when the loss is ONNX Runtime's cross-entropy op (accuracy is read from them).</summary>
+    private static IEnumerable<string> LogProbabilities(GraphProto graph)
     {
-        ModelProto model = training.Clone();
-        GraphProto graph = model.Graph;
         string loss = graph.Output[0].Name;
-        var outputs = new List<ValueInfoProto> { graph.Output[0] };
         NodeProto? crossEntropy = graph.Node.FirstOrDefault(n => n.OpType == CrossEntropyOp && n.Output.Count > 1 && n.Output[0] == loss);
-        if (crossEntropy is not null && crossEntropy.Output[1].Length > 0)
-        {
-            outputs.Add(new ValueInfoProto { Name = crossEntropy.Output[1] });
-        }
-        graph.Output.Clear();
-        graph.Output.AddRange(outputs);
-
-        // Keep only the nodes the outputs depend on (walking the sorted node list backwards).
-        var needed = outputs.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        var kept = new List<NodeProto>();
-        for (int i = graph.Node.Count - 1; i >= 0; i--)
-        {
-            NodeProto node = graph.Node[i];
-            if (node.Output.Any(needed.Contains))
-            {
-                kept.Add(node);
-                foreach (string input in node.Input.Where(n => n.Length > 0))
-                {
-                    needed.Add(input);
-                }
-            }
-        }
-        kept.Reverse();
-        graph.Node.Clear();
-        graph.Node.AddRange(kept);
-        var unused = graph.Initializer.Where(t => !needed.Contains(t.Name)).ToList();
-        foreach (TensorProto tensor in unused)
-        {
-            graph.Initializer.Remove(tensor);
-        }
-        return model;
+        return crossEntropy is not null && crossEntropy.Output[1].Length > 0 ? [crossEntropy.Output[1]] : [];
     }
 
     /// <summary>Writes <paramref name="model"/>, whose external data (if any) is named relative to <paramref name="source"/>'s folder.</summary>

@@ -98,9 +98,14 @@ public static class ShapeInference
         Any("SkipSimplifiedLayerNormalization", NormShapes.SkipLayerNorm);
 
         // ONNX Runtime training vocabulary.
-        foreach (string op in new[] { "GeluGrad", "FastGeluGrad", "BiasGeluGrad_dX", "BiasFastGeluGrad_dX", "QuickGeluGrad", "ReluGrad", "DropoutGrad", "BitmaskDropoutGrad" })
+        foreach (string op in new[] { "GeluGrad", "FastGeluGrad", "BiasGeluGrad_dX", "BiasFastGeluGrad_dX", "QuickGeluGrad", "ReluGrad" })
         {
             Ms(op, TrainingShapes.GradientLike(1));
+        }
+        // DropoutGrad(dY, mask, ratio, training_mode): input 1 is the bool (or bitmask) mask, so dX is like dY.
+        foreach (string op in new[] { "DropoutGrad", "BitmaskDropoutGrad" })
+        {
+            Ms(op, TrainingShapes.GradientLike(0));
         }
         foreach (string op in new[] { "SigmoidGrad", "SoftmaxGrad", "SoftmaxGrad_13", "LogSoftmaxGrad", "LogSoftmaxGrad_13", "TanhGrad", "SqrtGrad" })
         {
