@@ -1,5 +1,6 @@
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Graph.Shapes;
+using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
 
 namespace OnnxMemOpt.Patterns;
@@ -11,6 +12,7 @@ namespace OnnxMemOpt.Patterns;
 public sealed class RewriteContext
 {
     private IReadOnlyDictionary<string, TensorType>? _types;
+    private TrainingPhases? _phases;
     private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
 
     public RewriteContext(OnnxModel model, DimBindings? dims = null, RewriteOptions? options = null)
@@ -38,8 +40,22 @@ public sealed class RewriteContext
 
     public TensorType? TypeOf(string value) => Types.GetValueOrDefault(value);
 
+    /// <summary>
+    /// Which nodes are forward and which backward, classified once per graph state: rules ask for
+    /// it for every candidate node, and classifying anew each time made a pass quadratic in the
+    /// graph (a 10,000-node LLaMA export spent minutes there).
+    /// </summary>
+    public TrainingPhases Phases => _phases ??= TrainingPhases.Classify(Graph);
+
     /// <summary>Called after every edit: types of new values are inferred again when next asked for.</summary>
-    public void Invalidate() => _types = null;
+    public void Invalidate()
+    {
+        _types = null;
+        _phases = null;
+    }
+
+    /// <summary>Called after each applied rewrite: the phases depend on the nodes, which it changed.</summary>
+    public void InvalidatePhases() => _phases = null;
 
     /// <summary>
     /// Stops pattern matching that runs past <see cref="RewriteOptions.MatchTimeBudget"/>: a crafted

@@ -38,6 +38,7 @@ public sealed class RuleSet(string pass, IReadOnlyList<RewriteRule> rules)
                         continue;
                     }
                     foreach (OnnxNode gone in applied.Match.Nodes) removed.Add(gone);
+                    context.InvalidatePhases();
                     result.Rewrites.Add(new RewriteRecord(Pass, rule.Name, applied.Outcome.Node, applied.Outcome.SavedBytes, applied.Outcome.Note) { Candidate = node.Label });
                     changed = true;
                     break;

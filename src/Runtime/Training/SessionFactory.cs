@@ -26,29 +26,7 @@ internal static class SessionFactory
     /// <param name="cuda">True when the CUDA execution provider was appended (see <see cref="TrainerOptions.UseCudaWhenPresent"/>).</param>
     public static InferenceSession Open(string modelPath, TrainerOptions options, out bool cuda)
     {
-        try
-        {
-            return OpenWith(modelPath, options, out cuda);
-        }
-        catch (OnnxRuntimeException e) when (e.Message.Contains("ShapeInferenceError", StringComparison.Ordinal)
-            && !options.SessionConfig.ContainsKey(DisabledOptimizersKey))
-        {
-            // WHY: ONNX Runtime 1.31's ReshapeFusion breaks some training graphs of exported
-            // transformers (the tiny ViT and RoBERTa fixtures' LoRA graphs: "Node (Grad/MatMul_96)
-            // [ShapeInferenceError] Incompatible dimensions" at session creation, with ORT_ENABLE_BASIC
-            // and above; ORT_DISABLE_ALL, or every optimizer but ReshapeFusion, runs them, and ORT
-            // Training 1.19.2 trains the same graphs). The fusion only folds shape arithmetic, so a
-            // graph it breaks runs without it; graphs it does not break keep it.
-            var withoutReshapeFusion = new Dictionary<string, string>(options.SessionConfig) { [DisabledOptimizersKey] = "ReshapeFusion" };
-            return OpenWith(modelPath, options with { SessionConfig = withoutReshapeFusion }, out cuda);
-        }
-    }
-
-    /// <summary>ONNX Runtime's session config key naming optimizers to skip.</summary>
-    private const string DisabledOptimizersKey = "optimization.disable_specified_optimizers";
-
-    private static InferenceSession OpenWith(string modelPath, TrainerOptions options, out bool cuda)
-    {
+        ArgumentNullException.ThrowIfNull(options);
         using SessionOptions sessionOptions = options.CreateSessionOptions(out cuda);
         if (!options.RegisterCustomOps)
         {
