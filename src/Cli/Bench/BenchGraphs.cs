@@ -5,6 +5,7 @@ using OnnxMemOpt.Passes;
 using OnnxMemOpt.Passes.Ordering;
 using OnnxMemOpt.Passes.Training;
 using OnnxMemOpt.Patterns;
+using OnnxMemOpt.Runtime.Sessions;
 using OnnxMemOpt.Runtime.Training;
 
 namespace OnnxMemOpt.Cli.Bench;
@@ -46,7 +47,7 @@ internal static class BenchGraphs
         BenchGraph baseline = Prepare(BaselineName, model, dims, workDirectory, withEvalModel);
         // leaf-order always runs last, so that both configurations get the same node placement.
         IEnumerable<string> selected = (passes ?? MemoryPasses.All).Where(p => p != GradientLeafOrder.Name).Append(GradientLeafOrder.Name);
-        PassResult rewrites = MemoryPasses.Run(model, selected, dims, rewriteOptions);
+        PassResult rewrites = CheckedPasses.Run(model, selected, dims, rewriteOptions, RuntimeLoadCheck.Refusal);
         BenchGraph rewritten = Prepare(RewrittenName, model, dims, workDirectory, withEvalModel);
         return new BenchGraphPair(baseline, rewritten, rewrites, training.Parameters.Count);
     }
@@ -72,7 +73,7 @@ internal static class BenchGraphs
     private static BenchGraph Prepare(string name, OnnxModel model, DimBindings dims, string workDirectory, bool withEvalModel)
     {
         MemoryEstimate estimate = MemoryEstimate.Of(model, dims);
-        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(model.Proto, Path.Combine(workDirectory, name), withEvalModel);
+        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(model, Path.Combine(workDirectory, name), withEvalModel);
         return new BenchGraph(name, artifacts, estimate);
     }
 }

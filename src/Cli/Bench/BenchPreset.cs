@@ -24,7 +24,12 @@ internal sealed record BenchModel(
     string AllLinearTargets,
     int Batch,
     int Sequence,
-    string Shape);
+    string Shape)
+{
+    /// <summary>The model with `--dim` bindings over its own (presets and files alike): the graphs are built with those sizes.</summary>
+    public BenchModel WithExplicitDims(DimBindings explicitDims) =>
+        explicitDims.Values.Count == 0 ? this : this with { Dims = explicitDims.Values.Aggregate(Dims, (dims, pair) => dims.With(pair.Key, pair.Value)) };
+}
 
 /// <summary>Size overrides given on the command line (null keeps the preset's value).</summary>
 internal sealed record BenchSizes(int? Batch = null, int? Sequence = null, int? Blocks = null, int? Hidden = null, int? Mlp = null, int? Heads = null, int? Vocab = null);

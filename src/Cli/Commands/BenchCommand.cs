@@ -67,6 +67,7 @@ internal static class BenchCommand
             }
             if (parse.GetValue(steps) < 1) throw new UsageException("--steps must be at least 1");
             string[] passList = RewriteCommand.ParsePasses(parse.GetValue(passes));
+            _ = common.BindingsFrom(parse); // a malformed --dim is a usage error before any model is built
             bool json = parse.GetValue(common.Json);
             var sizes = new BenchSizes(parse.GetValue(batch), parse.GetValue(seq), parse.GetValue(blocks), parse.GetValue(hidden),
                 parse.GetValue(mlp), parse.GetValue(heads), parse.GetValue(vocab));
@@ -75,7 +76,8 @@ internal static class BenchCommand
             {
                 BenchModel benchModel = presetName is not null
                     ? BenchPresets.Create(presetName, sizes, Path.Combine(Path.GetTempPath(), "onnxmemopt-models"))
-                    : FromFile(path!, sizes, common.BindingsFrom(parse), parse.GetValue(output), parse.GetValue(headClasses));
+                    : FromFile(path!, sizes, parse.GetValue(output), parse.GetValue(headClasses));
+                benchModel = benchModel.WithExplicitDims(common.BindingsFor(parse, benchModel.Forward));
                 string set = parse.GetValue(trainable)!;
                 var settings = new BenchSettings
                 {
@@ -143,17 +145,13 @@ internal static class BenchCommand
     /// </summary>
     internal const string QueryValueLayers = @"(^|[./])(q|v|query|value|q_proj|v_proj|c_attn|qkv|query_key_value|Wqkv)([./]|$)";
 
-    /// <summary>A forward model from a file: symbolic dims bound by --dim, else first = batch, others = seq.</summary>
-    private static BenchModel FromFile(string path, BenchSizes sizes, DimBindings explicitDims, string? output, int? headClasses)
+    /// <summary>A forward model from a file: symbolic dims of the inputs bound first = batch, others = seq (--dim overrides, see <see cref="BenchModel.WithExplicitDims"/>).</summary>
+    private static BenchModel FromFile(string path, BenchSizes sizes, string? output, int? headClasses)
     {
         OnnxModel forward = OnnxModel.Load(path);
         int batch = sizes.Batch ?? 4;
         int sequence = sizes.Sequence ?? 128;
         DimBindings dims = BenchPresets.BindInputSymbols(forward, batch, sequence);
-        foreach (var (name, value) in explicitDims.Values)
-        {
-            dims = dims.With(name, value);
-        }
         return new BenchModel(Path.GetFileNameWithoutExtension(path), forward, output,
             headClasses is { } classes ? new Passes.Training.ClassificationHeadOptions(classes) : null, dims,
             new Dictionary<string, IntegerFill> { ["labels"] = new(headClasses ?? 2) }, QueryValueLayers, ".*", batch, sequence,

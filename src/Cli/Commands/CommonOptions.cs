@@ -1,5 +1,6 @@
 using System.CommandLine;
 using OnnxMemOpt.Graph;
+using OnnxMemOpt.Onnx;
 
 namespace OnnxMemOpt.Cli.Commands;
 
@@ -31,6 +32,18 @@ internal sealed class CommonOptions
         {
             throw new UsageException(e.Message);
         }
+    }
+
+    /// <summary>
+    /// The --dim bindings, each checked to name a symbolic dimension of one of <paramref name="models"/>
+    /// (a name that matches none is a usage error listing their symbols, not a binding silently ignored).
+    /// </summary>
+    public DimBindings BindingsFor(ParseResult parse, params OnnxModel[] models)
+    {
+        DimBindings dims = BindingsFrom(parse);
+        var symbols = new SortedSet<string>(models.SelectMany(ModelSymbols.Of), StringComparer.Ordinal);
+        dims.RequireDeclaredIn(symbols, string.Join(" and ", models.Select(m => m.FileName)));
+        return dims;
     }
 
     public static Argument<string> ModelArgument(string name = "MODEL", string description = "Path of an ONNX model.") =>

@@ -33,6 +33,12 @@ internal static class DemoCommand
             {
                 throw new UsageException("--steps and --batch must be at least 1, --seq at least 4");
             }
+            if (common.BindingsFrom(parse).Values.Count > 0)
+            {
+                // The demo's model is fixed and its two symbols are its batch and sequence: a --dim
+                // would either be ignored or contradict those options.
+                throw new UsageException("demo binds its model's symbolic dims (batch, sequence) from --batch and --seq; give those instead of --dim");
+            }
             bool json = parse.GetValue(common.Json);
             var settings = new DemoSettings
             {

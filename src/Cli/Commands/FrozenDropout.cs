@@ -10,14 +10,14 @@ using OnnxMemOpt.Patterns;
 namespace OnnxMemOpt.Cli.Commands;
 
 /// <summary>
-/// Dropout masks drawn once and then held fixed, for the checks that compare runs. A Dropout in
-/// training mode (what a training-mode export and its training graph carry) draws a new mask on
-/// every run, so two runs of one graph, or of a graph and its rewrite, differ by the masks alone,
-/// and a finite difference of the loss measures the masks' change, not the parameter's. The masks
-/// are captured from one run of the original graph; each graph compared then reads them from an
-/// input instead, y = x ⊙ mask / (1 − ratio), the value Dropout computes with that mask, while its
-/// DropoutGrad reads the same mask as before. Dropouts are matched by their output name, which
-/// the rewrite passes never change.
+/// Dropout masks drawn once and then held fixed, for gradcheck. A Dropout in training mode (what a
+/// training-mode export and its training graph carry) draws a new mask on every run, even with a
+/// fixed seed (the generator advances), so a finite difference of the loss would measure the
+/// masks' change, not the parameter's. The masks are captured from one run of the graph; the graph
+/// checked then reads them from an input instead, y = x ⊙ mask / (1 − ratio), the value Dropout
+/// computes with that mask, while its DropoutGrad reads the same mask as before. (verify runs each
+/// graph once, so a fixed seed is enough there: RandomOps.) Dropouts are matched by their output
+/// name, which the rewrite passes never change.
 /// </summary>
 internal sealed class FrozenDropout
 {

@@ -4,6 +4,7 @@ using OnnxMemOpt.Graph;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes;
 using OnnxMemOpt.Patterns;
+using OnnxMemOpt.Runtime.Sessions;
 using Spectre.Console;
 
 namespace OnnxMemOpt.Cli.Commands;
@@ -22,9 +23,10 @@ internal static class FuseCommand
         common.AddTo(command);
         command.SetAction(parse =>
         {
-            DimBindings dims = common.BindingsFrom(parse);
+            _ = common.BindingsFrom(parse); // a malformed --dim is a usage error before any file is read
             OnnxModel loaded = OnnxModel.Load(parse.GetValue(model)!);
-            PassResult result = FusionPass.Run(loaded, dims);
+            DimBindings dims = common.BindingsFor(parse, loaded);
+            PassResult result = CheckedPasses.Run(loaded, [FusionPass.Name], dims, options: null, RuntimeLoadCheck.Refusal);
             string path = parse.GetValue(output)!;
             loaded.Save(path);
             if (parse.GetValue(common.Json))

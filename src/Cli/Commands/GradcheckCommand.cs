@@ -30,8 +30,9 @@ internal static class GradcheckCommand
         {
             int n = parse.GetValue(count);
             if (n < 1) throw new UsageException("--params must be at least 1");
-            var dims = common.BindingsFrom(parse);
+            _ = common.BindingsFrom(parse); // a malformed --dim is a usage error before any file is read
             OnnxModel loaded = OnnxModel.Load(parse.GetValue(model)!);
+            var dims = common.BindingsFor(parse, loaded);
             bool useFloat64 = !parse.GetValue(float32);
             GradientChecker checker;
             try

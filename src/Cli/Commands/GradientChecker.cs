@@ -4,6 +4,7 @@ using OnnxMemOpt.CustomOps;
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
+using OnnxMemOpt.Runtime.Sessions;
 
 namespace OnnxMemOpt.Cli.Commands;
 
@@ -78,7 +79,7 @@ internal sealed class GradientChecker : IDisposable
         // warns about once per parameter; the warning says nothing about the check.
         options.LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;
         options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
-        _session = new InferenceSession(model.ToBytes(), options);
+        _session = ModelSessions.Open(model, options);
     }
 
     public List<string> Parameters { get; } = [];

@@ -24,8 +24,9 @@ internal static class InspectCommand
         common.AddTo(command);
         command.SetAction(parse =>
         {
-            DimBindings dims = common.BindingsFrom(parse);
+            _ = common.BindingsFrom(parse); // a malformed --dim is a usage error before any file is read
             OnnxModel loaded = OnnxModel.Load(parse.GetValue(model)!);
+            DimBindings dims = common.BindingsFor(parse, loaded);
             var report = InspectReport.Build(loaded, dims) with
             {
                 RuntimePeak = parse.GetValue(runtimePeak) ? RuntimeArenaPeak.Of(loaded, dims) : null,

@@ -21,6 +21,7 @@ internal static class MemoryReport
             ["saved_tensors"] = estimate.Saved.Count,
             ["unknown_sizes"] = estimate.UnknownSizes,
             ["by_kind"] = byKind,
+            ["unbound_symbols"] = new JsonArray([.. estimate.UnboundSymbols.Select(symbol => (JsonNode?)JsonValue.Create(symbol))]),
         };
     }
 
@@ -59,7 +60,11 @@ internal static class MemoryReport
         ["reason"] = s.Reason,
     }).ToArray());
 
-    public static string Bytes(long? bytes) => bytes is { } b ? $"{b:N0}" : "unknown (bind symbols with --dim)";
+    public static string Bytes(long? bytes, IReadOnlyList<string> unboundSymbols) => bytes is { } b
+        ? $"{b:N0}"
+        : unboundSymbols.Count > 0
+            ? $"unknown (bind {string.Join(", ", unboundSymbols)} with --dim NAME=VALUE)"
+            : "unknown (some tensor sizes could not be inferred)";
 
     public static IAnsiConsole Console(TextWriter writer) =>
         AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), Interactive = InteractionSupport.No });
@@ -92,8 +97,8 @@ internal static class MemoryReport
 
     public static void RenderMemory(IAnsiConsole console, string label, MemoryEstimate estimate)
     {
-        string saved = estimate.IsTrainingGraph ? Bytes(estimate.SavedActivationBytes) : "n/a (no backward pass)";
-        console.MarkupLine($"{Markup.Escape(label)}: saved activations {Markup.Escape(saved)}, estimated peak {Markup.Escape(Bytes(estimate.PeakBytes))}");
+        string saved = estimate.IsTrainingGraph ? Bytes(estimate.SavedActivationBytes, estimate.UnboundSymbols) : "n/a (no backward pass)";
+        console.MarkupLine($"{Markup.Escape(label)}: saved activations {Markup.Escape(saved)}, estimated peak {Markup.Escape(Bytes(estimate.PeakBytes, estimate.UnboundSymbols))}");
         if (estimate.IsTrainingGraph && estimate.SavedActivationBytes is not null)
         {
             foreach (var (kind, bytes) in estimate.ByKind.OrderBy(k => k.Key))

@@ -5,6 +5,8 @@ using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes;
 using OnnxMemOpt.Patterns;
+using OnnxMemOpt.Runtime.Artifacts;
+using OnnxMemOpt.Runtime.Sessions;
 using Spectre.Console;
 
 namespace OnnxMemOpt.Cli.Commands;
@@ -14,6 +16,9 @@ namespace OnnxMemOpt.Cli.Commands;
 /// applies the passes in the order fuse, regelu2, resilu2, msln, msrms, recompute, leaf-order (default: all; each applies
 /// where its patterns occur) and reports each substitution, each refusal with its reason, and the
 /// memory estimate before and after. `--passes none` serialises the model back unchanged, byte for byte.
+/// Given an artifact set (a folder, or --artifacts) it rewrites the set's training model and writes
+/// the whole set to the output folder, checkpoint and eval model changed where folding changed
+/// parameters (<see cref="ArtifactSetRewriter"/>); the input set is only read.
 /// </summary>
 internal static class RewriteCommand
 {
@@ -22,8 +27,9 @@ internal static class RewriteCommand
     public static Command Create(CommandIO io)
     {
         var common = new CommonOptions();
-        var model = CommonOptions.ModelArgument();
-        var output = new Option<string>("--output", "-o") { Description = "Where to write the rewritten model.", Required = true };
+        var model = CommonOptions.ModelArgument(description: "Path of an ONNX model, or of an artifact set's folder.");
+        var output = new Option<string>("--output", "-o") { Description = "Where to write the rewritten model (for an artifact set: a new or empty folder).", Required = true };
+        var artifacts = new Option<bool>("--artifacts") { Description = "MODEL is an artifact set's training_model.onnx: rewrite the whole set (implied when MODEL is a folder)." };
         var passes = new Option<string>("--passes") { Description = "Comma-separated passes: fuse, regelu2, resilu2, msln, msrms, recompute, leaf-order, or none (default: all that apply)." };
         var report = new Option<string>("--report") { Description = "Also write the JSON report to this file." };
         var foldTrainable = new Option<bool>("--fold-trainable-affine") { Description = "Let msln/msrms rewrite norms whose γ/β are trainable (reparameterised; reported)." };
@@ -35,19 +41,26 @@ internal static class RewriteCommand
         command.Options.Add(passes);
         command.Options.Add(report);
         command.Options.Add(foldTrainable);
+        command.Options.Add(artifacts);
         command.Options.Add(GeluTableOption.Create());
         common.AddTo(command);
         command.SetAction(parse =>
         {
-            DimBindings dims = common.BindingsFrom(parse);
+            _ = common.BindingsFrom(parse); // a malformed --dim is a usage error before any file is read
             string[] selected = ParsePasses(parse.GetValue(passes));
-            OnnxModel loaded = OnnxModel.Load(parse.GetValue(model)!);
+            var options = new RewriteOptions { FoldTrainableAffine = parse.GetValue(foldTrainable), GeluTable = GeluTableOption.Value(parse) };
+            string input = parse.GetValue(model)!;
+            if (Directory.Exists(input) || parse.GetValue(artifacts))
+            {
+                return RewriteSet(io, parse.GetValue(common.Json), input, parse.GetValue(output)!, selected, training => common.BindingsFor(parse, training), options, parse.GetValue(report));
+            }
+            OnnxModel loaded = OnnxModel.Load(input);
+            DimBindings dims = common.BindingsFor(parse, loaded);
             _ = loaded.Graph; // the IR is built over the document: what is saved is what the IR holds
             MemoryEstimate before = MemoryEstimate.Of(loaded, dims);
             bool withRuntimePeak = parse.GetValue(runtimePeak);
             RuntimeArenaPeakResult? runtimeBefore = withRuntimePeak ? RuntimeArenaPeak.Of(loaded, dims) : null;
-            var options = new RewriteOptions { FoldTrainableAffine = parse.GetValue(foldTrainable), GeluTable = GeluTableOption.Value(parse) };
-            PassResult result = selected.Length > 0 ? MemoryPasses.Run(loaded, selected, dims, options) : new PassResult();
+            PassResult result = selected.Length > 0 ? CheckedPasses.Run(loaded, selected, dims, options, RuntimeLoadCheck.Refusal) : new PassResult();
             MemoryEstimate after = selected.Length > 0 ? MemoryEstimate.Of(loaded, dims) : before;
             RuntimeArenaPeakResult? runtimeAfter = withRuntimePeak ? (selected.Length > 0 ? RuntimeArenaPeak.Of(loaded, dims) : runtimeBefore) : null;
             string path = parse.GetValue(output)!;
@@ -86,6 +99,69 @@ internal static class RewriteCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>`rewrite` of an artifact set: the library rewrites it, the command renders what changed.</summary>
+    private static int RewriteSet(CommandIO io, bool asJson, string input, string folder, string[] selected, Func<OnnxModel, DimBindings> bind, RewriteOptions options, string? reportPath)
+    {
+        ArtifactSet set = LoadSet(input);
+        DimBindings dims = bind(set.TrainingModel);
+        MemoryEstimate before = MemoryEstimate.Of(set.TrainingModel, dims);
+        ArtifactRewrite rewrite = ArtifactSetRewriter.Rewrite(set, selected, dims, options);
+        MemoryEstimate after = MemoryEstimate.Of(rewrite.Set.TrainingModel, dims);
+        ArtifactOutput.Write(rewrite.Set, folder);
+        var json = new JsonObject
+        {
+            ["input"] = set.Source,
+            ["output"] = folder,
+            ["passes"] = new JsonArray(selected.Select(p => (JsonNode?)JsonValue.Create(p)).ToArray()),
+            ["fold_trainable_affine"] = options.FoldTrainableAffine,
+            ["gelu_table"] = options.GeluTable,
+            ["rewrites"] = MemoryReport.Rewrites(rewrite.Passes),
+            ["skipped"] = MemoryReport.Skipped(rewrite.Passes),
+            ["memory_before"] = MemoryReport.ToJson(before),
+            ["memory_after"] = MemoryReport.ToJson(after),
+            ["artifacts"] = new JsonObject
+            {
+                ["files"] = new JsonArray(rewrite.Set.FileNames.Select(f => (JsonNode?)JsonValue.Create(f)).ToArray()),
+                ["checkpoint_rewritten"] = rewrite.CheckpointRewritten,
+                ["eval_model_rewritten"] = rewrite.EvalModelRewritten,
+                ["dropped_frozen_parameters"] = new JsonArray(rewrite.DroppedFrozenParameters.Select(p => (JsonNode?)JsonValue.Create(p)).ToArray()),
+            },
+        };
+        string text = json.ToJsonString(JsonOutput.Options);
+        if (reportPath is not null)
+        {
+            File.WriteAllText(reportPath, text + Environment.NewLine);
+        }
+        if (asJson)
+        {
+            io.Out.WriteLine(text);
+            return ExitCodes.Success;
+        }
+        var console = MemoryReport.Console(io.Out);
+        console.MarkupLine(Markup.Escape($"wrote the artifact set {folder} ({(selected.Length == 0 ? "no passes applied" : string.Join(", ", selected))}): "
+            + $"checkpoint {(rewrite.CheckpointRewritten ? "rewritten" : "as it was")}, eval model {(rewrite.EvalModelRewritten ? "rewritten" : "as it was")}"));
+        MemoryReport.RenderResult(console, rewrite.Passes);
+        MemoryReport.RenderMemory(console, "before", before);
+        MemoryReport.RenderMemory(console, "after", after);
+        return ExitCodes.Success;
+    }
+
+    private static ArtifactSet LoadSet(string input)
+    {
+        try
+        {
+            return ArtifactSet.Load(input);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new InvalidModelException(e.FileName ?? input, "no such file (an artifact set needs training_model.onnx, its checkpoint and its optimizer model)");
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidModelException(input, e.Message);
+        }
     }
 
     /// <summary>The passes a --passes value names, in pipeline order (null: all; "none": none).</summary>

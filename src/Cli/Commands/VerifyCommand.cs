@@ -7,6 +7,9 @@ using OnnxMemOpt.Graph;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Passes.Memory;
+using OnnxMemOpt.Runtime.Checkpoints;
+using OnnxMemOpt.Runtime.Sessions;
+using OnnxMemOpt.Runtime.Verification;
 using Spectre.Console;
 
 namespace OnnxMemOpt.Cli.Commands;
@@ -20,46 +23,51 @@ namespace OnnxMemOpt.Cli.Commands;
 /// gradients differ from the original's by design, each gradient is also compared with the
 /// method's own reference (the original graph with the 2-bit step derivatives written in standard
 /// ops, <see cref="StepDerivativeReferenceBuilder"/>): that error is the implementation's alone.
+/// Artifact sets (a folder, or a training_model.onnx with its checkpoint beside it) run one step as
+/// ONNX Runtime's training loop would after a lazy reset (<see cref="ArtifactStepInputs"/>): their
+/// accumulated gradients are compared under the `*_grad.accumulation.out` names. Random ops are made
+/// deterministic in both graphs first (<see cref="RandomOps"/>), and the report says how.
 /// </summary>
 internal static class VerifyCommand
 {
     public static Command Create(CommandIO io)
     {
         var common = new CommonOptions();
-        var original = CommonOptions.ModelArgument("ORIGINAL", "The model before rewriting.");
-        var rewritten = CommonOptions.ModelArgument("REWRITTEN", "The rewritten model.");
+        var original = CommonOptions.ModelArgument("ORIGINAL", "The model before rewriting (or its artifact set's folder).");
+        var rewritten = CommonOptions.ModelArgument("REWRITTEN", "The rewritten model (or its artifact set's folder).");
         var seed = new Option<int>("--seed") { Description = "Seed of the random inputs.", DefaultValueFactory = _ => 1 };
         var intBound = new Option<int>("--int-bound") { Description = "Integer inputs are drawn from [0, N) (token ids, labels); inputs named *mask* are all 1.", DefaultValueFactory = _ => 2 };
+        var random = new Option<string>("--random") { Description = "How random ops (Dropout, RandomUniform, ...) are made deterministic in both graphs: seed (a fixed seed per node name) or zero-dropout (Dropout at ratio 0).", DefaultValueFactory = _ => "seed" };
+        random.AcceptOnlyFromAmong("seed", "zero-dropout");
         var command = new Command("verify", "Compare a rewritten model's forward outputs and gradients with the original's on ONNX Runtime.");
         command.Arguments.Add(original);
         command.Arguments.Add(rewritten);
         command.Options.Add(seed);
         command.Options.Add(intBound);
+        command.Options.Add(random);
         common.AddTo(command);
         command.SetAction(parse =>
         {
-            DimBindings dims = common.BindingsFrom(parse);
-            OnnxModel before = OnnxModel.Load(parse.GetValue(original)!);
-            OnnxModel after = OnnxModel.Load(parse.GetValue(rewritten)!);
-            // Sessions first: a graph ONNX Runtime cannot run fails before any input is drawn.
-            InferenceSession beforeSession = Open(before);
-            InferenceSession afterSession = Open(after);
-            var feeds = RandomFeeds(before.Proto.Graph, before.FileName, dims, parse.GetValue(seed), parse.GetValue(intBound));
-            // Training-mode Dropouts would draw other masks in each graph: both read one set.
-            if (FrozenDropout.Capture(before, feeds) is { } masks)
+            _ = common.BindingsFrom(parse); // a malformed --dim is a usage error before any file is read
+            RandomOpPolicy policy = parse.GetValue(random) == "zero-dropout" ? RandomOpPolicy.ZeroRatio : RandomOpPolicy.FixedSeed;
+            VerifiedModel beforeSet = LoadVerified(parse.GetValue(original)!);
+            VerifiedModel afterSet = LoadVerified(parse.GetValue(rewritten)!);
+            DimBindings dims = common.BindingsFor(parse, beforeSet.Model, afterSet.Model);
+            // Sizes an artifact's parameters imply for symbolic input dims (an MLP's feature width) unless --dim gives them.
+            foreach (var (symbol, size) in beforeSet.InferredDims.Where(d => !dims.Values.ContainsKey(d.Key)))
             {
-                beforeSession.Dispose();
-                afterSession.Dispose();
-                (before, after) = (masks.Apply(before), masks.Apply(after));
-                feeds.AddRange(masks.Feeds);
-                beforeSession = Open(before);
-                afterSession = Open(after);
+                dims = dims.With(symbol, size);
             }
-            using var disposeBefore = beforeSession;
-            using var disposeAfter = afterSession;
-            var expected = RunAll(before, beforeSession, feeds);
-            var actual = RunAll(after, afterSession, feeds);
-            MethodReference method = MethodReference.Run(before, after, feeds);
+            (OnnxModel before, DeterminismReport determinism) = Deterministic(beforeSet.Model, policy);
+            (OnnxModel after, _) = Deterministic(afterSet.Model, policy);
+            // Sessions first: a graph ONNX Runtime cannot run fails before any input is drawn.
+            using InferenceSession beforeSession = Open(before);
+            using InferenceSession afterSession = Open(after);
+            var provided = beforeSet.Checkpoint is { } beforeCheckpoint ? ArtifactStepInputs.Create(before, beforeCheckpoint).InputNames : new HashSet<string>();
+            var feeds = RandomFeeds(before.Proto.Graph, before.FileName, dims, parse.GetValue(seed), parse.GetValue(intBound), provided);
+            var expected = RunStep(before, beforeSet.Checkpoint, beforeSession, feeds);
+            var actual = RunStep(after, afterSet.Checkpoint, afterSession, feeds);
+            MethodReference method = MethodReference.Run(before, after, feeds, beforeSet.Checkpoint);
 
             double forward = 0;
             var gradients = new JsonArray();
@@ -80,7 +88,14 @@ internal static class VerifyCommand
                         ? GradientComparison.RelativeError(stepReference, candidate, methodFloor)
                         : null;
                     rows.Add((name, cosine, relative, versusMethod));
-                    var row = new JsonObject { ["name"] = name, ["cosine"] = JsonOutput.Number(cosine), ["rel_err"] = JsonOutput.Number(relative) };
+                    var row = new JsonObject
+                    {
+                        ["name"] = name,
+                        ["cosine"] = JsonOutput.Number(cosine),
+                        ["rel_err"] = JsonOutput.Number(relative),
+                        // ‖original‖: a zero gradient (LoRA's A while B is still zero) compares as cosine 1, error 0.
+                        ["norm"] = JsonOutput.Number(Math.Sqrt(reference.Sum(v => v * v))),
+                    };
                     if (method.Applies) row["method_rel_err"] = versusMethod is { } v ? JsonOutput.Number(v) : null;
                     gradients.Add(row);
                 }
@@ -91,7 +106,13 @@ internal static class VerifyCommand
             }
             if (parse.GetValue(common.Json))
             {
-                var report = new JsonObject { ["forward_max_rel_diff"] = JsonOutput.Number(forward), ["gradients"] = gradients };
+                var report = new JsonObject
+                {
+                    ["forward_max_rel_diff"] = JsonOutput.Number(forward),
+                    ["gradients"] = gradients,
+                    ["artifacts"] = beforeSet.IsArtifact || afterSet.IsArtifact,
+                    ["random_ops"] = determinism.Describe(),
+                };
                 if (method.Applies) report["method_reference"] = method.Reason ?? $"{method.Replaced} step derivative(s) in standard ops";
                 io.Out.WriteLine(report.ToJsonString(JsonOutput.Options));
             }
@@ -99,6 +120,7 @@ internal static class VerifyCommand
             {
                 var console = MemoryReport.Console(io.Out);
                 console.MarkupLine($"forward max relative difference: {forward:E3}");
+                console.MarkupLine(Markup.Escape($"random ops: {determinism.Describe()}"));
                 var table = new Table().AddColumn("gradient").AddColumn(new TableColumn("cosine").RightAligned()).AddColumn(new TableColumn("relative error").RightAligned());
                 if (method.Applies) table.AddColumn(new TableColumn("vs the 2-bit step derivative").RightAligned());
                 foreach (var (name, cosine, relative, versusMethod) in rows)
@@ -120,14 +142,14 @@ internal static class VerifyCommand
         return command;
     }
 
-    /// <summary>Every tensor output of one run, widened to double; non-numeric outputs are left out.</summary>
+    /// <summary>A session on the model (its external data read from its own folder); ONNX Runtime's refusal is the input's problem (exit 3).</summary>
     private static InferenceSession Open(OnnxModel model)
     {
         try
         {
             using SessionOptions options = CustomOpLibrary.CreateSessionOptions();
             options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
-            return new InferenceSession(model.ToBytes(), options);
+            return ModelSessions.Open(model, options);
         }
         catch (OnnxRuntimeException e)
         {
@@ -135,6 +157,51 @@ internal static class VerifyCommand
         }
     }
 
+    /// <summary>
+    /// One run: an artifact's training model gets its checkpoint's parameters, zero gradient buffers
+    /// and lazy_reset_grad true besides the drawn inputs, and its accumulated gradients join the outputs.
+    /// </summary>
+    private static Dictionary<string, double[]> RunStep(OnnxModel model, OrtCheckpoint? checkpoint, InferenceSession session, IReadOnlyCollection<NamedOnnxValue> feeds)
+    {
+        if (checkpoint is null)
+        {
+            return RunAll(model, session, feeds);
+        }
+        ArtifactStepInputs step = ArtifactStepInputs.Create(model, checkpoint);
+        Dictionary<string, double[]> outputs = RunAll(model, session, [.. feeds.Where(f => !step.InputNames.Contains(f.Name)), .. step.Feeds]);
+        foreach (var (name, gradient) in step.AccumulatedGradients())
+        {
+            outputs[name] = gradient;
+        }
+        return outputs;
+    }
+
+    private static VerifiedModel LoadVerified(string path)
+    {
+        try
+        {
+            return VerifiedModel.Load(path);
+        }
+        catch (FileNotFoundException e)
+        {
+            // The message names the model; a missing file it refers to (a checkpoint, external data) is the reason.
+            string missing = e.FileName is { } file && file != path ? $"'{file}' does not exist" : "no such file";
+            throw new InvalidModelException(path, $"{missing} (an artifact set needs its checkpoint beside the training model)");
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidModelException(path, e.Message);
+        }
+    }
+
+    private static (OnnxModel Model, DeterminismReport Report) Deterministic(OnnxModel model, RandomOpPolicy policy)
+    {
+        ModelProto copy = model.Proto.Clone();
+        DeterminismReport report = RandomOps.MakeDeterministic(copy, policy);
+        return (OnnxModel.FromProto(copy, model.FileName, model.BaseDirectory, model.Limits), report);
+    }
+
+    /// <summary>Every tensor output of one run, widened to double; non-numeric outputs are left out.</summary>
     private static Dictionary<string, double[]> RunAll(OnnxModel model, InferenceSession session, IReadOnlyCollection<NamedOnnxValue> feeds)
     {
         try
@@ -165,12 +232,12 @@ internal static class VerifyCommand
     /// <summary>Largest input verify draws (elements): enough for any real check, far below what would take seconds to fill.</summary>
     private const long MaxInputElements = 1L << 26;
 
-    private static List<NamedOnnxValue> RandomFeeds(GraphProto graph, string file, DimBindings dims, int seed, int intBound)
+    private static List<NamedOnnxValue> RandomFeeds(GraphProto graph, string file, DimBindings dims, int seed, int intBound, IReadOnlySet<string> provided)
     {
         var random = new Random(seed);
         var initializers = graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         var feeds = new List<NamedOnnxValue>();
-        foreach (ValueInfoProto input in graph.Input.Where(i => !initializers.Contains(i.Name)))
+        foreach (ValueInfoProto input in graph.Input.Where(i => !initializers.Contains(i.Name) && !provided.Contains(i.Name)))
         {
             var tensorType = input.Type?.TensorType ?? throw new UnsupportedModelException(file, $"input '{input.Name}' is not a tensor");
             long[] dimsOfInput = (tensorType.Shape?.Dim ?? []).Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue
@@ -208,14 +275,14 @@ internal static class VerifyCommand
     /// <summary>The original graph run with the method's step derivatives, when the rewrite has 2-bit gradients.</summary>
     private sealed record MethodReference(bool Applies, int Replaced, string? Reason, Dictionary<string, double[]>? Outputs)
     {
-        public static MethodReference Run(OnnxModel before, OnnxModel after, IReadOnlyCollection<NamedOnnxValue> feeds)
+        public static MethodReference Run(OnnxModel before, OnnxModel after, IReadOnlyCollection<NamedOnnxValue> feeds, OrtCheckpoint? checkpoint)
         {
             bool applies = after.Graph.Nodes.Any(n => n.Is("ReGelu2Grad", "com.onnxmemopt") || n.Is("ReSilu2Grad", "com.onnxmemopt"));
             if (!applies) return new MethodReference(false, 0, null, null);
             StepDerivativeReference built = StepDerivativeReferenceBuilder.Build(before, after);
             if (built.Model is null) return new MethodReference(true, 0, built.Reason, null);
             using InferenceSession session = Open(built.Model);
-            return new MethodReference(true, built.Replaced, null, RunAll(built.Model, session, feeds));
+            return new MethodReference(true, built.Replaced, null, RunStep(built.Model, checkpoint, session, feeds));
         }
     }
 

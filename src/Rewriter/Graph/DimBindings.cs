@@ -35,6 +35,25 @@ public sealed class DimBindings
         return copy;
     }
 
+    /// <summary>
+    /// Throws <see cref="UnknownDimensionException"/> when a bound name is none of <paramref name="symbols"/>
+    /// (see <see cref="ModelSymbols"/>); the message lists them. <paramref name="model"/> names the model.
+    /// </summary>
+    public void RequireDeclaredIn(IReadOnlySet<string> symbols, string model)
+    {
+        ArgumentNullException.ThrowIfNull(symbols);
+        List<string> unknown = [.. _values.Keys.Where(name => !symbols.Contains(name)).Order(StringComparer.Ordinal)];
+        if (unknown.Count == 0)
+        {
+            return;
+        }
+        string names = string.Join(", ", unknown.Select(n => $"'{n}'"));
+        string declared = symbols.Count == 0
+            ? "it has no symbolic dimensions"
+            : $"its symbols are {string.Join(", ", symbols.Order(StringComparer.Ordinal))}";
+        throw new UnknownDimensionException($"--dim {names}: {model} has no symbolic dimension of that name; {declared}");
+    }
+
     /// <summary>The dim with its symbol replaced by a bound value where one is given.</summary>
     public Dim Bind(Dim dim) => dim.Symbol is { } s && _values.TryGetValue(s, out long v) ? Dim.Of(v) : dim;
 }

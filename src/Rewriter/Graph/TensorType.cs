@@ -51,6 +51,13 @@ public sealed record TensorShape(IReadOnlyList<Dim> Dims)
 
     public override string ToString() => $"[{string.Join(",", Dims)}]";
 
+    /// <summary>
+    /// True when the two shapes cannot be the same at run time: the ranks differ, or some dimension
+    /// is a known number on both sides and the numbers differ. Symbols prove nothing either way.
+    /// </summary>
+    public bool ProvablyDiffersFrom(TensorShape other) =>
+        Rank != other.Rank || Dims.Zip(other.Dims).Any(d => d.First.Value is { } a && d.Second.Value is { } b && a != b);
+
     public static TensorShape? FromProto(TensorShapeProto? proto)
     {
         if (proto is null) return null;

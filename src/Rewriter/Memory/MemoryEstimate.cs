@@ -27,6 +27,13 @@ public sealed record MemoryEstimate(
     IReadOnlyList<SavedTensor> Saved,
     int UnknownSizes)
 {
+    /// <summary>
+    /// Where a figure is unknown: the symbolic dims, left unbound, in the shapes of the tensors whose
+    /// sizes are unknown (what `--dim NAME=VALUE` would fix), sorted; empty when every figure is known
+    /// or the unknown sizes have no symbol to bind (a shape inference could not follow).
+    /// </summary>
+    public IReadOnlyList<string> UnboundSymbols { get; init; } = [];
+
     /// <summary>Saved bytes by kind (kinds whose tensors all have known sizes).</summary>
     public IReadOnlyDictionary<ActivationKind, long> ByKind =>
         Saved.GroupBy(s => s.Kind).ToDictionary(g => g.Key, g => g.Sum(s => s.Bytes ?? 0));
@@ -53,7 +60,26 @@ public sealed record MemoryEstimate(
         }
         int unknown = saved.Count(s => s.Bytes is null);
         long? savedBytes = unknown == 0 ? saved.Sum(s => s.Bytes!.Value) : null;
-        return new MemoryEstimate(phases.IsTrainingGraph, savedBytes, Peak(graph, order, Size), saved, unknown);
+        long? peak = Peak(graph, order, Size);
+        bool anyUnknown = peak is null || (phases.IsTrainingGraph && savedBytes is null);
+        return new MemoryEstimate(phases.IsTrainingGraph, savedBytes, peak, saved, unknown)
+        {
+            UnboundSymbols = anyUnknown ? UnboundSymbolsOf(graph, types) : [],
+        };
+    }
+
+    private static List<string> UnboundSymbolsOf(OnnxGraph graph, IReadOnlyDictionary<string, TensorType> types)
+    {
+        var symbols = new SortedSet<string>(StringComparer.Ordinal);
+        IEnumerable<string> values = graph.Proto.Input.Select(i => i.Name).Concat(graph.Nodes.SelectMany(n => n.Outputs).Where(o => o.Length > 0));
+        foreach (string value in values)
+        {
+            if (types.TryGetValue(value, out TensorType? type) && type.ByteSize is null && type.Shape is { } shape)
+            {
+                foreach (Dim dim in shape.Dims.Where(d => !d.IsKnown && d.Symbol is not null)) symbols.Add(dim.Symbol!);
+            }
+        }
+        return [.. symbols];
     }
 
     private static long? Peak(OnnxGraph graph, IReadOnlyList<OnnxNode> order, Func<string, long?> size)

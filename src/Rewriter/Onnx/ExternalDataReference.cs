@@ -22,8 +22,22 @@ public sealed record ExternalDataReference(string Location, string FullPath, lon
     public static ExternalDataReference Resolve(TensorProto tensor, string? baseDirectory, string modelFile, long? expectedBytes) =>
         Resolve(tensor, baseDirectory, modelFile, expectedBytes, requireFile: true)!;
 
-    private static ExternalDataReference? Resolve(TensorProto tensor, string? baseDirectory, string modelFile, long? expectedBytes, bool requireFile)
+    /// <summary>
+    /// The full path of the file a tensor's external data names, after the same safety checks (throws
+    /// <see cref="ExternalDataException"/>); null when the model has no folder. Does not open the file.
+    /// </summary>
+    public static string? LocationPath(TensorProto tensor, string? baseDirectory, string modelFile)
     {
+        Resolve(tensor, baseDirectory, modelFile, expectedBytes: null, requireFile: false, out string? fullPath);
+        return fullPath;
+    }
+
+    private static ExternalDataReference? Resolve(TensorProto tensor, string? baseDirectory, string modelFile, long? expectedBytes, bool requireFile) =>
+        Resolve(tensor, baseDirectory, modelFile, expectedBytes, requireFile, out _);
+
+    private static ExternalDataReference? Resolve(TensorProto tensor, string? baseDirectory, string modelFile, long? expectedBytes, bool requireFile, out string? resolvedPath)
+    {
+        resolvedPath = null;
         string tensorName = string.IsNullOrEmpty(tensor.Name) ? "<unnamed>" : tensor.Name;
         string Fail(string reason) => throw new ExternalDataException(modelFile, $"tensor '{tensorName}': external data {reason}");
 
@@ -95,6 +109,7 @@ public sealed record ExternalDataReference(string Location, string FullPath, lon
         {
             Fail($"location '{relative}' is a link that leaves the model's folder");
         }
+        resolvedPath = fullPath;
         if (!requireFile)
         {
             return null;
@@ -133,5 +148,25 @@ public sealed record ExternalDataReference(string Location, string FullPath, lon
         stream.Seek(Offset, SeekOrigin.Begin);
         stream.ReadExactly(buffer);
         return buffer;
+    }
+
+    /// <summary>
+    /// Streams the bytes into <paramref name="destination"/> without holding them in memory at once:
+    /// one tensor of a large language model can be larger than any .NET array.
+    /// </summary>
+    public void CopyTo(Stream destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        using var stream = new FileStream(FullPath, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 20);
+        stream.Seek(Offset, SeekOrigin.Begin);
+        var buffer = new byte[Math.Min(Length, 1 << 20)];
+        long left = Length;
+        while (left > 0)
+        {
+            int chunk = (int)Math.Min(left, buffer.Length);
+            stream.ReadExactly(buffer, 0, chunk);
+            destination.Write(buffer, 0, chunk);
+            left -= chunk;
+        }
     }
 }

@@ -111,6 +111,12 @@ internal static class ModelValidator
             }
             foreach (AttributeProto attribute in node.Attribute)
             {
+                // A Constant's tensor may be external too (onnx's save_as_external_data moves
+                // attribute tensors as well), so it gets the same checks as an initializer.
+                foreach (TensorProto tensor in attribute.Tensors.Prepend(attribute.T).OfType<TensorProto>())
+                {
+                    ValidateTensor(state, tensor);
+                }
                 foreach (GraphProto body in Subgraphs(attribute))
                 {
                     ValidateGraph(state, body, defined, depth + 1);

@@ -80,6 +80,21 @@ public sealed class OnnxModel
     /// <summary>Writes the model atomically (temporary file, then rename). See <see cref="ModelWriter"/>.</summary>
     public void Save(string path) => ModelWriter.Save(this, path);
 
+    /// <summary>
+    /// Makes the document equal to <paramref name="snapshot"/> again (a copy of it) and drops the IR
+    /// built over the old one: how a rewrite that must be undone is undone in place, so that callers
+    /// holding this model see the restored graph.
+    /// </summary>
+    internal void RestoreFrom(ModelProto snapshot)
+    {
+        foreach (Google.Protobuf.Reflection.FieldDescriptor field in ModelProto.Descriptor.Fields.InDeclarationOrder())
+        {
+            field.Accessor.Clear(Proto);
+        }
+        Proto.MergeFrom(snapshot.Clone());
+        _graph = null;
+    }
+
     internal byte[] ReadExternal(TensorProto tensor)
     {
         var reference = ExternalDataReference.Resolve(tensor, BaseDirectory, FileName, TensorData.ByteSize(tensor, FileName));

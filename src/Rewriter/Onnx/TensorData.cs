@@ -174,6 +174,62 @@ public static class TensorData
         return (ushort)((bits + roundingBias) >> 16);
     }
 
+    /// <summary>
+    /// The tensor's values packed little-endian at their own width, whichever field holds them
+    /// (raw_data, a typed field, or external data): the same bytes for the same values however
+    /// the file stored them, so digests of them compare across exporters and machines.
+    /// </summary>
+    public static byte[] PackedBytes(TensorProto tensor, OnnxModel? model = null)
+    {
+        string file = model?.FileName ?? "<model>";
+        long count = ElementCount(tensor, file);
+        ReadOnlySpan<byte> raw = RawBytes(tensor, model, out bool hasRaw);
+        if (hasRaw)
+        {
+            return raw.ToArray();
+        }
+        int bits = ElementTypes.BitsPerElement(tensor.DataType)
+            ?? throw new UnsupportedModelException(file, $"tensor '{tensor.Name}' of type {ElementTypes.Name(tensor.DataType)} has no numeric values");
+        if (bits < 8 || count * (bits / 8) > Array.MaxLength)
+        {
+            throw new UnsupportedModelException(file, $"tensor '{tensor.Name}' of type {ElementTypes.Name(tensor.DataType)} cannot be packed here");
+        }
+        int size = bits / 8;
+        var bytes = new byte[count * size];
+        Span<byte> span = bytes;
+        switch (tensor.DataType)
+        {
+            case ElementTypes.Float:
+                CheckCount(tensor, tensor.FloatData.Count, count, file);
+                for (int i = 0; i < count; i++) BinaryPrimitives.WriteSingleLittleEndian(span[(i * 4)..], tensor.FloatData[i]);
+                break;
+            case ElementTypes.Double:
+                CheckCount(tensor, tensor.DoubleData.Count, count, file);
+                for (int i = 0; i < count; i++) BinaryPrimitives.WriteDoubleLittleEndian(span[(i * 8)..], tensor.DoubleData[i]);
+                break;
+            case ElementTypes.Int64:
+                CheckCount(tensor, tensor.Int64Data.Count, count, file);
+                for (int i = 0; i < count; i++) BinaryPrimitives.WriteInt64LittleEndian(span[(i * 8)..], tensor.Int64Data[i]);
+                break;
+            case (int)TensorProto.Types.DataType.Uint64:
+            case (int)TensorProto.Types.DataType.Uint32:
+                CheckCount(tensor, tensor.Uint64Data.Count, count, file);
+                for (int i = 0; i < count; i++) WriteLowBytes(span.Slice(i * size, size), tensor.Uint64Data[i]);
+                break;
+            default:
+                // int32, int16, int8, uint8, uint16, bool, float16, bfloat16: int32_data, low bytes.
+                CheckCount(tensor, tensor.Int32Data.Count, count, file);
+                for (int i = 0; i < count; i++) WriteLowBytes(span.Slice(i * size, size), (ulong)(uint)tensor.Int32Data[i]);
+                break;
+        }
+        return bytes;
+    }
+
+    private static void WriteLowBytes(Span<byte> destination, ulong value)
+    {
+        for (int b = 0; b < destination.Length; b++) destination[b] = (byte)(value >> (8 * b));
+    }
+
     private static ReadOnlySpan<byte> RawBytes(TensorProto tensor, OnnxModel? model, out bool hasRaw)
     {
         if (IsExternal(tensor))

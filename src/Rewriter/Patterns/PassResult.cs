@@ -1,7 +1,11 @@
 namespace OnnxMemOpt.Patterns;
 
 /// <summary>One substitution: which pass and rule, the node it produced, the activation bytes it frees (null when unknown).</summary>
-public sealed record RewriteRecord(string Pass, string Rule, string Node, long? SavedBytes, string? Note = null);
+public sealed record RewriteRecord(string Pass, string Rule, string Node, long? SavedBytes, string? Note = null)
+{
+    /// <summary>The label of the node the match was rooted at (what <see cref="RewriteOptions.Refused"/> names); null for passes without candidates.</summary>
+    public string? Candidate { get; init; }
+}
 
 /// <summary>A candidate a pass looked at and left alone, with the reason in words.</summary>
 public sealed record SkipRecord(string Pass, string Rule, string Node, string Reason);

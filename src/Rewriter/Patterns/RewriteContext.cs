@@ -1,5 +1,6 @@
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Graph.Shapes;
+using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
 
 namespace OnnxMemOpt.Patterns;
@@ -11,6 +12,7 @@ namespace OnnxMemOpt.Patterns;
 public sealed class RewriteContext
 {
     private IReadOnlyDictionary<string, TensorType>? _types;
+    private TrainingPhases? _phases;
     private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
 
     public RewriteContext(OnnxModel model, DimBindings? dims = null, RewriteOptions? options = null)
@@ -38,8 +40,22 @@ public sealed class RewriteContext
 
     public TensorType? TypeOf(string value) => Types.GetValueOrDefault(value);
 
+    /// <summary>
+    /// Which nodes are forward and which backward, classified once per graph state: rules ask for
+    /// it for every candidate node, and classifying anew each time made a pass quadratic in the
+    /// graph (a 10,000-node LLaMA export spent minutes there).
+    /// </summary>
+    public TrainingPhases Phases => _phases ??= TrainingPhases.Classify(Graph);
+
     /// <summary>Called after every edit: types of new values are inferred again when next asked for.</summary>
-    public void Invalidate() => _types = null;
+    public void Invalidate()
+    {
+        _types = null;
+        _phases = null;
+    }
+
+    /// <summary>Called after each applied rewrite: the phases depend on the nodes, which it changed.</summary>
+    public void InvalidatePhases() => _phases = null;
 
     /// <summary>
     /// Stops pattern matching that runs past <see cref="RewriteOptions.MatchTimeBudget"/>: a crafted
@@ -73,7 +89,24 @@ public sealed record RewriteOptions
 
     /// <summary>Wall-clock budget for all pattern matching of one pass run (see <see cref="RewriteContext.CheckTimeBudget"/>).</summary>
     public TimeSpan MatchTimeBudget { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Candidates no rule may rewrite, each with the reason reported for it (see
+    /// <see cref="Passes.CheckedPasses"/>, which refuses those whose rewrite ONNX Runtime would not load).
+    /// </summary>
+    public IReadOnlyList<CandidateRefusal> Refused { get; init; } = [];
+
+    /// <summary>The refusal of the candidate rooted at <paramref name="node"/> for <paramref name="pass"/>, or null.</summary>
+    public CandidateRefusal? RefusalOf(string pass, string node) =>
+        Refused.Count == 0 ? null : Refused.FirstOrDefault(r => r.Pass == pass && r.Node == node);
 }
+
+/// <summary>
+/// A candidate of <paramref name="Pass"/> rooted at node <paramref name="Node"/> that no rule of the
+/// pass may rewrite, and why; the reason is reported under <paramref name="Rule"/> (the rule whose
+/// rewrite was refused), or under every rule that looks at the node when that is null.
+/// </summary>
+public sealed record CandidateRefusal(string Pass, string Node, string Reason, string? Rule = null);
 
 /// <summary>Names of the 2-bit GELU derivative tables, as the ops' <c>table</c> attribute spells them.</summary>
 public static class GeluTables

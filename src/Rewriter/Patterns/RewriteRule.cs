@@ -27,6 +27,14 @@ public abstract class RewriteRule
     /// </summary>
     public virtual bool IsCandidate(OnnxNode root, RewriteContext context) => true;
 
+    /// <summary>
+    /// The matched value whose shape the replacement's output has, or null when the rule does not say.
+    /// A fused activation or norm keeps its input's shape, while the chain it replaces broadcasts: a
+    /// chain whose constants widen x (a one-element x times a [D] scale) must not be fused, and
+    /// <see cref="RuleSet"/> refuses such a match before <see cref="Check"/> is asked.
+    /// </summary>
+    public virtual string? ShapeKeptFrom(PatternMatch match) => null;
+
     /// <summary>Null to accept the match, else the reason it is refused (shown to the user).</summary>
     public virtual string? Check(PatternMatch match, RewriteContext context) => null;
 

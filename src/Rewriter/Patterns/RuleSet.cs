@@ -33,12 +33,13 @@ public sealed class RuleSet(string pass, IReadOnlyList<RewriteRule> rules)
                 context.CheckTimeBudget();
                 foreach (RewriteRule rule in Rules)
                 {
-                    if (TryRule(rule, node, context, refusals) is not { } applied)
+                    if (TryRule(Pass, rule, node, context, refusals) is not { } applied)
                     {
                         continue;
                     }
                     foreach (OnnxNode gone in applied.Match.Nodes) removed.Add(gone);
-                    result.Rewrites.Add(new RewriteRecord(Pass, rule.Name, applied.Outcome.Node, applied.Outcome.SavedBytes, applied.Outcome.Note));
+                    context.InvalidatePhases();
+                    result.Rewrites.Add(new RewriteRecord(Pass, rule.Name, applied.Outcome.Node, applied.Outcome.SavedBytes, applied.Outcome.Note) { Candidate = node.Label });
                     changed = true;
                     break;
                 }
@@ -62,11 +63,20 @@ public sealed class RuleSet(string pass, IReadOnlyList<RewriteRule> rules)
     }
 
     private static (PatternMatch Match, RuleOutcome Outcome)? TryRule(
-        RewriteRule rule, OnnxNode node, RewriteContext context, Dictionary<(string, string), (OnnxNode, string)> refusals)
+        string pass, RewriteRule rule, OnnxNode node, RewriteContext context, Dictionary<(string, string), (OnnxNode, string)> refusals)
     {
         // A node an earlier rewrite of this sweep replaced no longer produces its output.
         if (node.Output(0) is not { } root || !ReferenceEquals(context.Graph.Producer(root), node) || !CouldMatch(rule.Pattern, node) || !rule.IsCandidate(node, context))
         {
+            return null;
+        }
+        // A candidate refused from outside the rule (its rewrite made a graph ONNX Runtime refuses).
+        if (context.Options.RefusalOf(pass, node.Label) is { } refused)
+        {
+            if (refused.Rule is null || refused.Rule == rule.Name)
+            {
+                refusals[(rule.Name, node.Label)] = (node, refused.Reason);
+            }
             return null;
         }
         string? firstReason = null;
@@ -75,6 +85,7 @@ public sealed class RuleSet(string pass, IReadOnlyList<RewriteRule> rules)
             context.CheckTimeBudget();
             var match = new PatternMatch(node, bindings);
             string? reason = rule.ReplacesWholeMatch ? GraphEdits.EscapingValue(match) : null;
+            reason ??= BroadcastingChain(rule, match, context);
             reason ??= rule.Check(match, context);
             if (reason is null)
             {
@@ -87,6 +98,18 @@ public sealed class RuleSet(string pass, IReadOnlyList<RewriteRule> rules)
         if (firstReason is not null)
         {
             refusals[(rule.Name, node.Label)] = (node, firstReason);
+        }
+        return null;
+    }
+
+    /// <summary>The refusal for a match whose output shape the replacement, keeping its input's shape, would not reproduce.</summary>
+    private static string? BroadcastingChain(RewriteRule rule, PatternMatch match, RewriteContext context)
+    {
+        if (rule.ShapeKeptFrom(match) is not { } input || match.Root.Output(0) is not { } output) return null;
+        if (context.TypeOf(input)?.Shape is { } inputShape && context.TypeOf(output)?.Shape is { } outputShape
+            && inputShape.ProvablyDiffersFrom(outputShape))
+        {
+            return $"the chain broadcasts '{input}' {inputShape} to {outputShape}; the fused op would keep {inputShape}";
         }
         return null;
     }

@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Runtime.Checkpoints;
@@ -11,8 +10,8 @@ namespace OnnxMemOpt.Runtime.Training;
 /// loss and then one <c>&lt;param&gt;_grad</c> per parameter) into artifacts that <see cref="Trainer"/> runs.
 /// The trained parameters' initial values move out of the graph into an in-memory checkpoint (so
 /// ONNX Runtime does not hold a second copy), training_model.onnx is written to a folder, and
-/// optionally an eval_model.onnx: the forward part only, outputting the loss and, for cross-entropy,
-/// the log-probabilities that accuracy is read from.
+/// optionally an eval_model.onnx (<see cref="Artifacts.EvalModel"/>): the forward part only, outputting
+/// the loss and, for cross-entropy, the log-probabilities that accuracy is read from.
 /// </summary>
 public static class GeneratedGraphArtifacts
 {
@@ -26,13 +25,22 @@ public static class GeneratedGraphArtifacts
     /// Writes the artifacts of <paramref name="trainingGraph"/> into <paramref name="folder"/> (created when
     /// missing) and loads them. The graph itself is not modified.
     /// </summary>
-    public static TrainingArtifacts Write(ModelProto trainingGraph, string folder, bool withEvalModel = false, AdamWSettings? optimizer = null)
+    public static TrainingArtifacts Write(ModelProto trainingGraph, string folder, bool withEvalModel = false, AdamWSettings? optimizer = null) =>
+        Write(OnnxModel.FromProto(trainingGraph, "<training graph>"), folder, withEvalModel, optimizer);
+
+    /// <summary>As <see cref="Write(ModelProto, string, bool, AdamWSettings?)"/>, for a model whose external data resolves in its folder.</summary>
+    /// <remarks>
+    /// Frozen weights in external data (a large export) stay external: the written models get a
+    /// data file of their own beside them (<see cref="ModelWriter"/>), so the folder is complete
+    /// and loads wherever it is, and the trained parameters' values are read from the input's files.
+    /// </remarks>
+    public static TrainingArtifacts Write(OnnxModel trainingGraph, string folder, bool withEvalModel = false, AdamWSettings? optimizer = null)
     {
         ArgumentNullException.ThrowIfNull(trainingGraph);
         ArgumentNullException.ThrowIfNull(folder);
-        ModelProto model = trainingGraph.Clone();
+        ModelProto model = trainingGraph.Proto.Clone();
         GraphProto graph = model.Graph ?? throw new InvalidDataException("The training graph has no graph.");
-        List<CheckpointTensor> trained = MoveTrainedParametersOut(graph);
+        List<CheckpointTensor> trained = MoveTrainedParametersOut(graph, trainingGraph);
         if (trained.Count == 0)
         {
             throw new InvalidDataException("The training graph has no '<param>_grad' output for a parameter input with an initial value; it is not a generated training graph.");
@@ -40,12 +48,13 @@ public static class GeneratedGraphArtifacts
 
         Directory.CreateDirectory(folder);
         string trainingPath = Path.Combine(folder, TrainingFile);
-        Save(model, trainingPath);
+        Save(model, trainingGraph, trainingPath);
         string? evalPath = null;
         if (withEvalModel)
         {
             evalPath = Path.Combine(folder, EvalFile);
-            Save(EvalModel(model), evalPath);
+            var trainedNames = trained.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+            Save(Artifacts.EvalModel.FromTrainingGraph(trainingGraph.Proto, trainedNames, LogProbabilities(trainingGraph.Proto.Graph)), trainingGraph, evalPath);
         }
         var checkpoint = new OrtCheckpoint
         {
@@ -59,7 +68,7 @@ public static class GeneratedGraphArtifacts
     }
 
     /// <summary>The parameters with a <c>_grad</c> output: their initializers leave the graph and become checkpoint tensors.</summary>
-    private static List<CheckpointTensor> MoveTrainedParametersOut(GraphProto graph)
+    private static List<CheckpointTensor> MoveTrainedParametersOut(GraphProto graph, OnnxModel source)
     {
         var inputs = graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
@@ -79,57 +88,22 @@ public static class GeneratedGraphArtifacts
             {
                 throw new InvalidDataException($"Parameter '{parameter}' is {ElementTypes.Name(tensor.DataType)}; the trainer trains float32 parameters.");
             }
-            float[] values = TensorData.ToFloats(tensor);
+            float[] values = TensorData.ToFloats(tensor, source);
             trained.Add(new CheckpointTensor(parameter, tensor.Dims.ToArray(), values));
             graph.Initializer.Remove(tensor);
         }
         return trained;
     }
 
-    /// <summary>The forward part: outputs the loss and the cross-entropy's log-probabilities; nodes nothing needs are dropped.</summary>
-    private static ModelProto EvalModel(ModelProto training)
+    /// <summary>The cross-entropy's log-probabilities [N, C] when the loss is ONNX Runtime's cross-entropy op (accuracy is read from them).</summary>
+    private static IEnumerable<string> LogProbabilities(GraphProto graph)
     {
-        ModelProto model = training.Clone();
-        GraphProto graph = model.Graph;
         string loss = graph.Output[0].Name;
-        var outputs = new List<ValueInfoProto> { graph.Output[0] };
         NodeProto? crossEntropy = graph.Node.FirstOrDefault(n => n.OpType == CrossEntropyOp && n.Output.Count > 1 && n.Output[0] == loss);
-        if (crossEntropy is not null && crossEntropy.Output[1].Length > 0)
-        {
-            outputs.Add(new ValueInfoProto { Name = crossEntropy.Output[1] });
-        }
-        graph.Output.Clear();
-        graph.Output.AddRange(outputs);
-
-        // Keep only the nodes the outputs depend on (walking the sorted node list backwards).
-        var needed = outputs.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        var kept = new List<NodeProto>();
-        for (int i = graph.Node.Count - 1; i >= 0; i--)
-        {
-            NodeProto node = graph.Node[i];
-            if (node.Output.Any(needed.Contains))
-            {
-                kept.Add(node);
-                foreach (string input in node.Input.Where(n => n.Length > 0))
-                {
-                    needed.Add(input);
-                }
-            }
-        }
-        kept.Reverse();
-        graph.Node.Clear();
-        graph.Node.AddRange(kept);
-        var unused = graph.Initializer.Where(t => !needed.Contains(t.Name)).ToList();
-        foreach (TensorProto tensor in unused)
-        {
-            graph.Initializer.Remove(tensor);
-        }
-        return model;
+        return crossEntropy is not null && crossEntropy.Output[1].Length > 0 ? [crossEntropy.Output[1]] : [];
     }
 
-    private static void Save(ModelProto model, string path)
-    {
-        using FileStream stream = File.Create(path);
-        model.WriteTo(stream);
-    }
+    /// <summary>Writes <paramref name="model"/>, whose external data (if any) is named relative to <paramref name="source"/>'s folder.</summary>
+    private static void Save(ModelProto model, OnnxModel source, string path) =>
+        ModelWriter.Save(OnnxModel.FromProto(model, source.FileName, source.BaseDirectory, source.Limits), path);
 }

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using OnnxMemOpt.Onnx.Proto;
+using OnnxMemOpt.Runtime.Sessions;
 
 namespace OnnxMemOpt.Runtime.Training;
 
@@ -25,6 +26,7 @@ internal static class SessionFactory
     /// <param name="cuda">True when the CUDA execution provider was appended (see <see cref="TrainerOptions.UseCudaWhenPresent"/>).</param>
     public static InferenceSession Open(string modelPath, TrainerOptions options, out bool cuda)
     {
+        ArgumentNullException.ThrowIfNull(options);
         using SessionOptions sessionOptions = options.CreateSessionOptions(out cuda);
         if (!options.RegisterCustomOps)
         {
@@ -36,6 +38,9 @@ internal static class SessionFactory
             return new InferenceSession(modelPath, sessionOptions);
         }
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = MicrosoftDomain, Version = 1 });
+        // Opened from bytes, the runtime knows no folder: external data (every large export has
+        // it) is then read from the model file's folder, as it would be had the file been opened.
+        ModelSessions.PointAtExternalData(sessionOptions, Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
         return new InferenceSession(model.ToByteArray(), sessionOptions);
     }
 }

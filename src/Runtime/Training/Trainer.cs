@@ -37,7 +37,11 @@ public sealed class Trainer : IDisposable
         _adam = new AdamW(artifacts.Optimizer);
         var group = artifacts.Checkpoint.OptimizerGroups.FirstOrDefault();
         OptimizerStepCount = group?.Step ?? 0;
-        BaseLearningRate = _options.LearningRate ?? (group is { InitialLearningRate: > 0 } ? group.InitialLearningRate : TrainerOptions.DefaultLearningRate);
+        CheckpointInitialLearningRate = group?.InitialLearningRate;
+        // As ONNX Runtime's training API: a session starts at 1e-3 whatever the checkpoint holds
+        // (training_api/optimizer.h's default; loading a checkpoint restores initial_lr and step,
+        // and only a learning-rate scheduler reads initial_lr). Checked against ORT Training 1.19.2.
+        BaseLearningRate = _options.LearningRate ?? TrainerOptions.DefaultLearningRate;
 
         Parameters = ParameterStore.Create(artifacts.Checkpoint, artifacts.Layout);
         try
@@ -67,8 +71,11 @@ public sealed class Trainer : IDisposable
     /// <summary>Optimizer steps applied so far (AdamW's bias correction uses this + 1).</summary>
     public long OptimizerStepCount { get; private set; }
 
-    /// <summary>Learning rate without a schedule: the option, the checkpoint's, or 1e-3.</summary>
+    /// <summary>Learning rate without a schedule: the option, else ONNX Runtime's 1e-3.</summary>
     public float BaseLearningRate { get; }
+
+    /// <summary>The checkpoint optimizer group's initial_learning_rate, when it has one (ONNX Runtime keeps it for schedulers only).</summary>
+    public float? CheckpointInitialLearningRate { get; }
 
     /// <summary>The learning rate the next <see cref="OptimizerStep"/> will use.</summary>
     public float CurrentLearningRate => _options.Schedule?.LearningRate(OptimizerStepCount) ?? BaseLearningRate;

@@ -5,7 +5,10 @@ namespace OnnxMemOpt.Runtime.Training;
 /// <summary>Session and optimizer settings of a <see cref="Trainer"/>.</summary>
 public sealed record TrainerOptions
 {
-    /// <summary>ONNX Runtime's default learning rate for on-device training when the checkpoint has none (as torch's AdamW).</summary>
+    /// <summary>
+    /// ONNX Runtime's learning rate for on-device training (training_api/optimizer.h, "Default value
+    /// used in torch AdamW"): every session starts at it, with or without a checkpoint optimizer state.
+    /// </summary>
     public const float DefaultLearningRate = 1e-3f;
 
     /// <summary>Intra-op threads; 0 lets ONNX Runtime choose.</summary>
@@ -39,7 +42,7 @@ public sealed record TrainerOptions
     /// </summary>
     public bool UseCudaWhenPresent { get; init; }
 
-    /// <summary>Constant learning rate; null: the checkpoint's initial learning rate, else <see cref="DefaultLearningRate"/>.</summary>
+    /// <summary>Constant learning rate; null: <see cref="DefaultLearningRate"/>, as ONNX Runtime (a checkpoint's initial_learning_rate does not change it there either).</summary>
     public float? LearningRate { get; init; }
 
     /// <summary>Overrides <see cref="LearningRate"/> with a per-step schedule.</summary>

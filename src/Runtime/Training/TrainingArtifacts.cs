@@ -1,3 +1,4 @@
+using OnnxMemOpt.Graph;
 using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Runtime.Checkpoints;
 
@@ -13,9 +14,10 @@ public sealed class TrainingArtifacts
     private TrainingArtifacts(
         string trainingModelPath, string? evalModelPath, string? optimizerModelPath, string checkpointPath,
         OrtCheckpoint checkpoint, TrainingModelLayout layout, TrainingModelLayout? evalLayout, AdamWSettings optimizer,
-        IReadOnlyDictionary<string, long> inferredDims)
+        IReadOnlyDictionary<string, long> inferredDims, IReadOnlySet<string> symbols)
     {
         InferredDims = inferredDims;
+        Symbols = symbols;
         TrainingModelPath = trainingModelPath;
         EvalModelPath = evalModelPath;
         OptimizerModelPath = optimizerModelPath;
@@ -45,6 +47,9 @@ public sealed class TrainingArtifacts
 
     /// <summary>Sizes of symbolic user-input dimensions implied by the parameters they multiply (see <see cref="InputDimInference"/>).</summary>
     public IReadOnlyDictionary<string, long> InferredDims { get; }
+
+    /// <summary>The symbolic dimension names the training model declares (what `--dim` may bind).</summary>
+    public IReadOnlySet<string> Symbols { get; }
 
     /// <summary>A synthetic batch for the training model's user inputs; explicit dims in <paramref name="options"/> win over inferred ones.</summary>
     public TrainingBatch CreateSyntheticBatch(SyntheticBatchOptions? options = null)
@@ -109,7 +114,7 @@ public sealed class TrainingArtifacts
         }
         var dims = InputDimInference.FromConsumers(trainingModel, layout, checkpoint.AllParameters.ToDictionary(p => p.Name, p => p.Dims, StringComparer.Ordinal));
         return new TrainingArtifacts(trainingModelPath, evalModelPath, optimizerModelPath, checkpointSource, checkpoint, layout, evalLayout,
-            optimizer ?? new AdamWSettings(), dims);
+            optimizer ?? new AdamWSettings(), dims, ModelSymbols.Of(trainingModel));
     }
 
     private static void RequireFile(string path)

@@ -26,7 +26,7 @@ public class GeneratedGraphTrainerTests(ITestOutputHelper output)
     public void DirectGradientOutputsMatchFiniteDifferences()
     {
         using var temp = new TempDirectory();
-        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(VitTraining(TrainableSet.Full).Proto, temp.Path);
+        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(VitTraining(TrainableSet.Full), temp.Path);
         Assert.NotEmpty(artifacts.Layout.DirectGradients);
         Assert.Empty(artifacts.Layout.GradientBuffers);
         using var trainer = new Trainer(artifacts);
@@ -54,7 +54,7 @@ public class GeneratedGraphTrainerTests(ITestOutputHelper output)
     public void AccumulatedGradientIsTheSumOfTheMicroBatchGradients()
     {
         using var temp = new TempDirectory();
-        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(VitTraining(TrainableSet.Lora).Proto, temp.Path);
+        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(VitTraining(TrainableSet.Lora), temp.Path);
         using var trainer = new Trainer(artifacts);
         using TrainingBatch first = artifacts.CreateSyntheticBatch(new SyntheticBatchOptions { BatchSize = 4, Seed = 1 });
         using TrainingBatch second = artifacts.CreateSyntheticBatch(new SyntheticBatchOptions { BatchSize = 4, Seed = 2 });
@@ -87,7 +87,7 @@ public class GeneratedGraphTrainerTests(ITestOutputHelper output)
     public void EvalModelGivesTheTrainingLossAndLogProbabilities()
     {
         using var temp = new TempDirectory();
-        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(VitTraining(TrainableSet.Lora).Proto, temp.Path, withEvalModel: true);
+        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(VitTraining(TrainableSet.Lora), temp.Path, withEvalModel: true);
         using var trainer = new Trainer(artifacts);
         using TrainingBatch batch = artifacts.CreateSyntheticBatch(new SyntheticBatchOptions { BatchSize = 4, Seed = 5, IntegerUpperBound = 10 });
         var outputs = new Dictionary<string, float[]>();
@@ -111,7 +111,7 @@ public class GeneratedGraphTrainerTests(ITestOutputHelper output)
     public void CudaWhenPresentFallsBackToTheCpuProvider()
     {
         using var temp = new TempDirectory();
-        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(VitTraining(TrainableSet.Lora).Proto, temp.Path);
+        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(VitTraining(TrainableSet.Lora), temp.Path);
         using TrainingBatch batch = artifacts.CreateSyntheticBatch(new SyntheticBatchOptions { BatchSize = 4, Seed = 7 });
         using var cpu = new Trainer(artifacts);
         using var auto = new Trainer(artifacts, new TrainerOptions { UseCudaWhenPresent = true });
@@ -129,7 +129,7 @@ public class GeneratedGraphTrainerTests(ITestOutputHelper output)
     public void ResumeFromASavedCheckpointContinuesBitForBit()
     {
         using var temp = new TempDirectory();
-        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(VitTraining(TrainableSet.Lora).Proto, temp.Path);
+        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(VitTraining(TrainableSet.Lora), temp.Path);
         using TrainingBatch batch = artifacts.CreateSyntheticBatch(new SyntheticBatchOptions { BatchSize = 4, Seed = 9 });
         var options = new TrainerOptions { LearningRate = 1e-2f, Schedule = new WarmupCosineSchedule(1e-2f, 2, 6) };
         var first = new List<float>();

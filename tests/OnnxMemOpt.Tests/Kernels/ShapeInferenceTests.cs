@@ -89,4 +89,58 @@ public class ShapeInferenceTests
         Assert.Equal([6], KernelRunner.Shape(outputs["Code"]));
         Assert.Equal([3, 8], KernelRunner.Shape(outputs["dX"]));
     }
+    /// <summary>
+    /// A dimension with neither a number nor a name (what ONNX Runtime's own optimizers leave after
+    /// folding a graph with symbolic dims) must not come back as a size of -1: a MatMul whose inner
+    /// size meets it would refuse the graph at load.
+    /// </summary>
+    [Theory]
+    [InlineData("ReGelu2")]
+    [InlineData("ReSilu2")]
+    [InlineData("MsLayerNorm")]
+    [InlineData("MsRmsNorm")]
+    public void AnonymousDimensionsStayUnknown(string op)
+    {
+        var proto = new TinyModel()
+            .Input("X", TensorProto.Types.DataType.Float, 8, 6)
+            .Input("A", TensorProto.Types.DataType.Float, 2, 5)
+            .OutputUnshaped("Out", TensorProto.Types.DataType.Float)
+            .OutputUnshaped("Second", op.StartsWith("Ms", StringComparison.Ordinal) ? TensorProto.Types.DataType.Float : TensorProto.Types.DataType.Uint8)
+            .Node(op, ["X"], ["Y", "Second"], CustomOps.CustomOpLibrary.Domain)
+            .Node("MatMul", ["A", "Y"], ["Out"])
+            .Build();
+        // X is [?, 6] with the first dimension anonymous; A·Y needs it to be 5 at run time.
+        proto.Graph.Input[0].Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension();
+        using var runner = new KernelRunner(proto);
+        var outputs = runner.Run(
+            ("X", KernelElementType.Float32.CreateTensor(TestData.Normal(30, 3), [5, 6])),
+            ("A", KernelElementType.Float32.CreateTensor(TestData.Normal(10, 4), [2, 5])));
+        Assert.Equal([2, 6], KernelRunner.Shape(outputs["Out"]));
+    }
+    public static TheoryData<string> FixtureModels() => ModelCorpus.FixtureModels();
+
+    /// <summary>
+    /// LoRA training graphs of the fixtures, batch left symbolic, before and after the rewrite, load
+    /// with every optimisation level: ONNX Runtime's folding used to turn the ops' inferred shapes
+    /// into a -1 that a gradient MatMul refused.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(FixtureModels))]
+    public void SymbolicTrainingGraphsLoadAtEveryOptimizationLevel(string fixture)
+    {
+        var forward = OnnxMemOpt.Onnx.OnnxModel.Load(Path.Combine(SharedTestData.RepoRoot, "fixtures", "models", fixture));
+        var training = OnnxMemOpt.Passes.Training.TrainingGraphBuilder.Build(forward, new OnnxMemOpt.Passes.Training.TrainingGraphOptions { Trainable = OnnxMemOpt.Passes.Training.TrainableSet.Lora });
+        byte[] baseline = training.ToBytes();
+        OnnxMemOpt.Passes.MemoryPasses.Run(training, OnnxMemOpt.Passes.MemoryPasses.All);
+        foreach (byte[] model in new[] { baseline, training.ToBytes() })
+        {
+            foreach (var level in Enum.GetValues<Microsoft.ML.OnnxRuntime.GraphOptimizationLevel>())
+            {
+                using var options = CustomOps.CustomOpLibrary.CreateSessionOptions();
+                options.GraphOptimizationLevel = level;
+                using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(model, options);
+                Assert.Contains("loss", session.OutputMetadata.Keys);
+            }
+        }
+    }
 }

@@ -41,7 +41,7 @@ public class RuntimeArenaEstimateTests(ITestOutputHelper output)
             Assert.True(MemoryPasses.Run(training, MemoryPasses.All).Changed);
         }
         using var temp = new TempDirectory();
-        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(training.Proto, temp.Path);
+        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(training, temp.Path);
         string optimized = RuntimeOptimizedGraph.Write(artifacts.TrainingModelPath, BenchLike, Path.Combine(temp.Path, "optimized.onnx"));
         long estimate = RuntimeArenaEstimate.PeakBytes(OnnxModel.Load(optimized), NodeOrderSource.WrittenByRuntime)!.Value;
 
@@ -63,7 +63,7 @@ public class RuntimeArenaEstimateTests(ITestOutputHelper output)
             LoraTargets = @"attn\.(q|v)\.",
         });
         using var temp = new TempDirectory();
-        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(training.Proto, temp.Path);
+        TrainingArtifacts artifacts = GeneratedGraphArtifacts.Write(training, temp.Path);
         using TrainingBatch batch = artifacts.CreateSyntheticBatch(new SyntheticBatchOptions { BatchSize = 8, Seed = 5 });
         long measured = StepMemoryProbe.Measure(artifacts, batch, BenchLike).PeakBytes;
 

@@ -116,4 +116,21 @@ public class PatternEngineTests
         Assert.Empty(result.Rewrites);
         Assert.Contains("not the trailing axes", Assert.Single(result.Skipped).Reason, StringComparison.Ordinal);
     }
+    [Fact]
+    public void ChainThatBroadcastsItsInputIsNotFused()
+    {
+        // An RMSNorm chain over a last axis of length 1 times a [8] scale yields [2, 8], which the
+        // fused op (output shaped like x, scale covering x's last axis) cannot: ONNX Runtime refuses
+        // the fused graph at load. Such a chain must stay as written, with the reason.
+        var proto = new TinyModel().Opset("", 17).Input("x", F, 2, 1).Output("y", F, 2, 8)
+            .Initializer(Scalar("two", 2f)).Initializer(Scalar("eps", 1e-6f)).Initializer(FloatTensor("g", [8], Enumerable.Range(1, 8).Select(i => i / 4f).ToArray()))
+            .Node("Pow", ["x", "two"], ["sq"]).Node("ReduceMean", ["sq"], ["ms"], "", Attr("axes", new long[] { -1 }))
+            .Node("Add", ["ms", "eps"], ["v"]).Node("Sqrt", ["v"], ["r"]).Node("Div", ["x", "r"], ["n"]).Node("Mul", ["n", "g"], ["y"])
+            .Build();
+        OnnxModel model = OnnxModel.FromProto(proto);
+        PassResult result = FusionPass.Run(model);
+        Assert.Empty(result.Rewrites);
+        Assert.Contains("broadcasts 'x' [2,1] to [2,8]", Assert.Single(result.Skipped).Reason, StringComparison.Ordinal);
+        using var session = OrtRunner.CreateSession(model.ToBytes());
+    }
 }

@@ -68,7 +68,8 @@ public sealed class TinyTrainingModelTests : IDisposable
     [Fact]
     public void OptimizerStateFromTheCheckpointContinuesTraining()
     {
-        // A checkpoint saved by ORT after 7 optimizer steps: AdamW continues at step 8 with its moments and rate.
+        // A checkpoint saved by ORT after 7 optimizer steps: AdamW continues at step 8 with its moments,
+        // and, as ONNX Runtime's training API, at 1e-3: initial_learning_rate is kept for schedulers only.
         float[] m = [0.1f, -0.2f, 0.3f];
         float[] v = [0.01f, 0.02f, 0.03f];
         OrtCheckpoint plain = Checkpoint();
@@ -87,7 +88,8 @@ public sealed class TinyTrainingModelTests : IDisposable
         var settings = new AdamWSettings { AdamMode = 1, WeightDecay = 0 };
         using var trainer = new Trainer(TrainingArtifacts.Create(path, checkpoint, "in-memory", settings), new TrainerOptions { IntraOpThreads = 1 });
         Assert.Equal(7, trainer.OptimizerStepCount);
-        Assert.Equal(0.25f, trainer.CurrentLearningRate);
+        Assert.Equal(TrainerOptions.DefaultLearningRate, trainer.CurrentLearningRate);
+        Assert.Equal(0.25f, trainer.CheckpointInitialLearningRate);
         Assert.Equal(m, trainer.Parameters["w"].FirstMoments.ToArray());
 
         float[] x = [1, 2, 3, 4, 5, 6];
@@ -96,7 +98,7 @@ public sealed class TinyTrainingModelTests : IDisposable
         trainer.OptimizerStep();
 
         float[] expected = (float[])InitialWeights.Clone();
-        new AdamW(settings).Update(expected, ColumnSums(x), m, v, 0.25f, 8);
+        new AdamW(settings).Update(expected, ColumnSums(x), m, v, TrainerOptions.DefaultLearningRate, 8);
         Assert.Equal(expected, trainer.Parameters["w"].Values.ToArray());
         Assert.Equal(8, trainer.OptimizerStepCount);
     }

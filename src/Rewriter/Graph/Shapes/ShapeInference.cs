@@ -73,7 +73,6 @@ public static class ShapeInference
         Any("MatMul", LinearAlgebraShapes.MatMul);
         Any("FusedMatMul", LinearAlgebraShapes.FusedMatMul);
         Any("Gemm", LinearAlgebraShapes.Gemm);
-        Any("Conv", LinearAlgebraShapes.Conv);
         // Gemm with an activation fused in by ONNX Runtime (Gemm + Tanh/Relu/...): the same output.
         Ms("FusedGemm", LinearAlgebraShapes.Gemm);
         Any("Shape", LayoutShapes.Shape);
@@ -103,9 +102,11 @@ public static class ShapeInference
         {
             Ms(op, TrainingShapes.GradientLike(1));
         }
-        // DropoutGrad(dY, mask, ...): input 1 is the bool (or bit-packed) mask, so dX is like dY.
-        Ms("DropoutGrad", TrainingShapes.GradientLike(0));
-        Ms("BitmaskDropoutGrad", TrainingShapes.GradientLike(0));
+        // DropoutGrad(dY, mask, ratio, training_mode): input 1 is the bool (or bitmask) mask, so dX is like dY.
+        foreach (string op in new[] { "DropoutGrad", "BitmaskDropoutGrad" })
+        {
+            Ms(op, TrainingShapes.GradientLike(0));
+        }
         foreach (string op in new[] { "SigmoidGrad", "SoftmaxGrad", "SoftmaxGrad_13", "LogSoftmaxGrad", "LogSoftmaxGrad_13", "TanhGrad", "SqrtGrad" })
         {
             Ms(op, TrainingShapes.GradientLike(1));

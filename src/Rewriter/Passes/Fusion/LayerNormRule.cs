@@ -31,6 +31,8 @@ public sealed class LayerNormRule : RewriteRule
 
     public override ValuePattern Pattern { get; }
 
+    public override string? ShapeKeptFrom(PatternMatch match) => match[_x];
+
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         long[]? meanAxes = NormChecks.ReduceAxes(match.NodeOf(_mean), context, out string? reason);

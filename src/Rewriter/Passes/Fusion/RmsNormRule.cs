@@ -25,6 +25,8 @@ public sealed class RmsNormRule : RewriteRule
 
     public override ValuePattern Pattern { get; }
 
+    public override string? ShapeKeptFrom(PatternMatch match) => match[_x];
+
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         if (context.Graph.Producer(match[_x]) is { } producer && producer.Is("Sub")

@@ -20,6 +20,8 @@ public sealed class SiluRule : RewriteRule
 
     public override ValuePattern Pattern { get; }
 
+    public override string? ShapeKeptFrom(PatternMatch match) => match[_x];
+
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         if (match.TryGet(_alpha) is { } alpha && context.Scope.ConstantValues(alpha) is not { Length: 1 })

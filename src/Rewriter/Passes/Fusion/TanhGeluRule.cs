@@ -49,6 +49,8 @@ public sealed class TanhGeluRule : RewriteRule
 
     public override ValuePattern Pattern { get; }
 
+    public override string? ShapeKeptFrom(PatternMatch match) => match[_x];
+
     public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
     {
         var node = FusedOps.Gelu(context, match.Root, match[_x], tanh: true);

@@ -17,7 +17,7 @@ internal static class MemoryRuleSupport
     /// </summary>
     public static string? StillKeptBy(RewriteContext context, string value, params OnnxNode[] allowed)
     {
-        var phases = TrainingPhases.Classify(context.Graph);
+        var phases = context.Phases;
         OnnxNode? other = phases.BackwardReaders(value).FirstOrDefault(n => !n.Is("Shape") && !allowed.Contains(n, ReferenceEqualityComparer.Instance));
         return other is null ? null : $"'{value}' is also read by backward node {other.Label}, so it would still be kept for backward";
     }
@@ -29,7 +29,7 @@ internal static class MemoryRuleSupport
     /// </summary>
     public static void RedirectBackwardShapeReaders(RewriteContext context, string value, string sameShape)
     {
-        var phases = TrainingPhases.Classify(context.Graph);
+        var phases = context.Phases;
         foreach (OnnxNode shape in phases.BackwardReaders(value).Where(n => n.Is("Shape")).ToList())
         {
             shape.SetInput(0, sameShape);

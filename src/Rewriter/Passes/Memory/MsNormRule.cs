@@ -66,7 +66,7 @@ public abstract class MsNormRule : RewriteRule
         {
             return $"axis {axis} is outside the input's rank {shape.Rank}";
         }
-        var phases = TrainingPhases.Classify(context.Graph);
+        var phases = context.Phases;
         string y = forward.Outputs[0];
         // Forward readers of y may be anything: what cannot take the folded ẑ (a post-LN residual
         // Add, a trainable weight, a pooling Gather) reads the explicit γ⊙ẑ+β. Every backward

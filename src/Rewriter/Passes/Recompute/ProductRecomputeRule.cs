@@ -39,13 +39,13 @@ public sealed class ProductRecomputeRule : RewriteRule
     /// <summary>Only products that forward computes and backward reads are worth a look.</summary>
     public override bool IsCandidate(OnnxNode root, RewriteContext context)
     {
-        var phases = TrainingPhases.Classify(context.Graph);
+        var phases = context.Phases;
         return !phases.IsBackward(root) && root.Output(0) is { } product && DataReaders(phases, product).Any();
     }
 
     public override string? Check(PatternMatch match, RewriteContext context)
     {
-        var phases = TrainingPhases.Classify(context.Graph);
+        var phases = context.Phases;
         if (Refusal(match.Root, phases, context) is { } reason)
         {
             return reason;

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,12 +23,12 @@ namespace onnxmemopt {
 // like a scalar; in that case (and for outputs whose size cannot be written as a dimension, such
 // as ceil(N/4) of symbolic N) no shape is set and the output's shape is left unknown.
 // ---------------------------------------------------------------------------------------------
-// ONNX Runtime reports a dimension that is neither a number nor a symbol (an unknown one) as the
-// value -1 with an empty symbol.
 struct Dim {
   int64_t value = 0;
   std::string symbol;  // non-empty: a symbolic dimension
   bool Known() const { return symbol.empty() && value >= 0; }
+  // Neither a number nor a name: ONNX Runtime reports such a dimension as -1 without a symbol.
+  bool Anonymous() const { return symbol.empty() && value < 0; }
 };
 
 class ShapeInference {
@@ -99,22 +98,21 @@ class ShapeInference {
     return value;
   }
 
+  // An output with an anonymous dimension is left unset. ONNX Runtime writes every dimension
+  // without a symbol as a number, so the -1 it reports for "unknown" would come back as a real
+  // size of -1 and make the next op's inference fail (MatMul: "Incompatible dimensions"); that
+  // happens once its own optimizers have folded a graph with symbolic batch and sequence dims.
   void SetOutput(size_t index, ONNXTensorElementDataType type, const std::vector<Dim>& dims) const {
+    if (std::any_of(dims.begin(), dims.end(), [](const Dim& d) { return d.Anonymous(); })) return;
     OrtTensorTypeAndShapeInfo* raw = nullptr;
     Ort::ThrowOnError(api_.CreateTensorTypeAndShapeInfo(&raw));
     std::unique_ptr<OrtTensorTypeAndShapeInfo, void (*)(OrtTensorTypeAndShapeInfo*)> info(
         raw, [](OrtTensorTypeAndShapeInfo* p) { Ort::GetApi().ReleaseTensorTypeAndShapeInfo(p); });
-    // An unknown dimension written back as it was read (-1, no symbol) becomes the number -1 in
-    // ONNX Runtime's graph, and Shape then hands that -1 to Reshape, which reads it as "infer
-    // this one" (two of them: "Target shape may not have multiple -1 dimensions"). A fresh symbol
-    // says what is meant, a size nobody knows yet.
-    std::vector<std::string> names(dims.size());
     std::vector<int64_t> values(dims.size());
     std::vector<const char*> symbols(dims.size());
     for (size_t d = 0; d < dims.size(); ++d) {
-      names[d] = dims[d].symbol.empty() && dims[d].value < 0 ? FreshSymbol() : dims[d].symbol;
-      values[d] = names[d].empty() ? dims[d].value : -1;
-      symbols[d] = names[d].c_str();
+      values[d] = dims[d].value;
+      symbols[d] = dims[d].symbol.c_str();
     }
     Ort::ThrowOnError(api_.SetTensorElementType(info.get(), type));
     Ort::ThrowOnError(api_.SetDimensions(info.get(), values.data(), values.size()));
@@ -131,12 +129,6 @@ class ShapeInference {
   }
 
  private:
-  // Unique across the process, like ONNX Runtime's own "unk__N" names.
-  static std::string FreshSymbol() {
-    static std::atomic<uint64_t> next{0};
-    return "onnxmemopt_unk__" + std::to_string(next.fetch_add(1));
-  }
-
   const OrtTensorTypeAndShapeInfo* InputInfo(size_t index) const {
     OrtTensorTypeAndShapeInfo* info = nullptr;
     // The context owns the returned info; the caller must not release it.
