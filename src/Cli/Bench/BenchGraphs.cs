@@ -2,9 +2,11 @@ using OnnxMemOpt.Graph;
 using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes;
+using OnnxMemOpt.Passes.Memory.Calibration;
 using OnnxMemOpt.Passes.Ordering;
 using OnnxMemOpt.Passes.Training;
 using OnnxMemOpt.Patterns;
+using OnnxMemOpt.Runtime.Calibration;
 using OnnxMemOpt.Runtime.Training;
 
 namespace OnnxMemOpt.Cli.Bench;
@@ -12,8 +14,21 @@ namespace OnnxMemOpt.Cli.Bench;
 /// <summary>One configuration's graph, ready to train: its artifacts on disk and its memory estimate.</summary>
 internal sealed record BenchGraph(string Name, TrainingArtifacts Artifacts, MemoryEstimate Estimate);
 
-/// <summary>The baseline training graph and its rewrite, with what the rewrite did.</summary>
-internal sealed record BenchGraphPair(BenchGraph Baseline, BenchGraph Rewritten, PassResult Rewrites, int TrainedParameters);
+/// <summary>The baseline training graph and its rewrite, with what the rewrite did (and, for calibrated tables, what calibration fitted).</summary>
+internal sealed record BenchGraphPair(BenchGraph Baseline, BenchGraph Rewritten, PassResult Rewrites, int TrainedParameters)
+{
+    public IReadOnlyList<CalibratedActivation> Calibrated { get; init; } = [];
+}
+
+/// <summary>What the rewritten configuration needs beyond its passes: data to calibrate on, and a look at the graph before it is written.</summary>
+internal sealed record BenchRewriteHooks
+{
+    /// <summary>Batches for calibrated 2-bit tables, given the baseline's artifacts (their input specs); required when the options ask for calibration.</summary>
+    public Func<TrainingArtifacts, IEnumerable<TrainingBatch>>? CalibrationData { get; init; }
+
+    /// <summary>Called with the rewritten (and calibrated) graph, parameters at their initial values, before it is written.</summary>
+    public Action<OnnxModel>? Inspect { get; init; }
+}
 
 /// <summary>
 /// Builds the bench's two configurations from a forward model: the baseline training graph
@@ -28,15 +43,15 @@ internal static class BenchGraphs
     public const string RewrittenName = "rewritten";
 
     public static BenchGraphPair Build(BenchModel model, TrainingGraphOptions options, string workDirectory, bool withEvalModel,
-        IReadOnlyList<string>? passes = null, RewriteOptions? rewriteOptions = null)
+        IReadOnlyList<string>? passes = null, RewriteOptions? rewriteOptions = null, BenchRewriteHooks? hooks = null)
     {
         TrainingGraphResult training = TrainingGraphBuilder.BuildWithReport(model.Forward, options);
-        return FromTrainingGraph(training, model.Dims, workDirectory, withEvalModel, passes, rewriteOptions);
+        return FromTrainingGraph(training, model.Dims, workDirectory, withEvalModel, passes, rewriteOptions, hooks);
     }
 
     /// <summary>Both configurations of an existing training graph (the `bench MODEL` form); <paramref name="training"/> is rewritten in place.</summary>
     public static BenchGraphPair FromTrainingGraph(TrainingGraphResult training, DimBindings dims, string workDirectory, bool withEvalModel,
-        IReadOnlyList<string>? passes = null, RewriteOptions? rewriteOptions = null)
+        IReadOnlyList<string>? passes = null, RewriteOptions? rewriteOptions = null, BenchRewriteHooks? hooks = null)
     {
         OnnxModel model = training.Model;
         FixInputDims(model, dims);
@@ -47,8 +62,21 @@ internal static class BenchGraphs
         // leaf-order always runs last, so that both configurations get the same node placement.
         IEnumerable<string> selected = (passes ?? MemoryPasses.All).Where(p => p != GradientLeafOrder.Name).Append(GradientLeafOrder.Name);
         PassResult rewrites = MemoryPasses.Run(model, selected, dims, rewriteOptions);
+        IReadOnlyList<CalibratedActivation> calibrated = Calibrate(model, baseline.Artifacts, rewriteOptions ?? new RewriteOptions(), hooks);
+        hooks?.Inspect?.Invoke(model);
         BenchGraph rewritten = Prepare(RewrittenName, model, dims, workDirectory, withEvalModel);
-        return new BenchGraphPair(baseline, rewritten, rewrites, training.Parameters.Count);
+        return new BenchGraphPair(baseline, rewritten, rewrites, training.Parameters.Count) { Calibrated = calibrated };
+    }
+
+    private static IReadOnlyList<CalibratedActivation> Calibrate(OnnxModel rewritten, TrainingArtifacts baseline, RewriteOptions options, BenchRewriteHooks? hooks)
+    {
+        IReadOnlySet<TwoBitActivationKind> kinds = StepTableCalibrator.KindsAskedFor(options);
+        if (kinds.Count == 0) return [];
+        if (hooks?.CalibrationData is not { } data)
+        {
+            throw new InvalidOperationException("calibrated 2-bit tables were asked for without calibration data");
+        }
+        return StepTableCalibrator.Calibrate(rewritten, data(baseline), kinds);
     }
 
     /// <summary>

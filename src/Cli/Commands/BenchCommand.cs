@@ -1,5 +1,6 @@
 using System.CommandLine;
 using OnnxMemOpt.Cli.Bench;
+using OnnxMemOpt.Cli.Demo;
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Onnx;
 
@@ -30,10 +31,12 @@ internal static class BenchCommand
         var vocab = new Option<int?>("--vocab") { Description = "Vocabulary (llama, roberta presets)." };
         var trainable = new Option<string>("--trainable") { Description = "lora-qv (LoRA on q and v), lora-all (all linear weights), lora-fa, full.", DefaultValueFactory = _ => "lora-qv" };
         trainable.AcceptOnlyFromAmong(TrainableSets.Names);
-        var steps = new Option<int>("--steps") { Description = "Optimizer steps measured after the warm-up step.", DefaultValueFactory = _ => 5 };
+        var steps = new Option<int?>("--steps") { Description = "Optimizer steps measured after the warm-up step (default 5; --task spam: the demo's 100)." };
         var rank = new Option<int>("--lora-rank") { Description = "LoRA rank.", DefaultValueFactory = _ => 8 };
         var alpha = new Option<double>("--lora-alpha") { Description = "LoRA alpha.", DefaultValueFactory = _ => 16 };
-        var lr = new Option<float>("--lr") { Description = "Peak learning rate (AdamW).", DefaultValueFactory = _ => 1e-3f };
+        var lr = new Option<float?>("--lr") { Description = "Peak learning rate (AdamW; default 1e-3, --task spam: the demo's 5e-4 with warm-up and cosine decay)." };
+        var task = new Option<string>("--task") { Description = "What the configurations train on: synthetic (seeded random batches, default) or spam (minilm only: the demo's SpamAssassin fine-tuning, with held-out loss and accuracy).", DefaultValueFactory = _ => "synthetic" };
+        task.AcceptOnlyFromAmong("synthetic", "spam");
         var seed = new Option<int>("--seed") { Description = "Seed of the data and of the initial adapter values.", DefaultValueFactory = _ => 42 };
         var sequential = new Option<bool>("--sequential") { Description = "Run the configurations one after the other (one session in memory at a time) instead of alternating steps." };
         var threads = new Option<int>("--threads") { Description = "Intra-op threads (0: ONNX Runtime's choice).", DefaultValueFactory = _ => 0 };
@@ -48,11 +51,12 @@ internal static class BenchCommand
         device.AcceptOnlyFromAmong("cpu", "auto");
         var passes = new Option<string?>("--passes") { Description = "Memory passes of the rewritten configuration, as rewrite's --passes (default: all that apply; leaf-order always runs, on the baseline too)." };
         Option<string> geluTable = GeluTableOption.Create();
+        Option<string> siluTable = SiluTableOption.Create();
         var keep = new Option<string?>("--keep") { Description = "Keep both configurations' training artifacts in this folder." };
 
         var command = new Command("bench", "Train the baseline and the rewritten training graph side by side: measured and estimated peak, step time, loss.");
         command.Arguments.Add(model);
-        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, pattern, prepacking, sessionConfig, optimization, device, passes, geluTable, keep })
+        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, pattern, prepacking, sessionConfig, optimization, device, passes, geluTable, siluTable, task, keep })
         {
             command.Options.Add(option);
         }
@@ -65,7 +69,7 @@ internal static class BenchCommand
             {
                 throw new UsageException("give either MODEL or --preset NAME");
             }
-            if (parse.GetValue(steps) < 1) throw new UsageException("--steps must be at least 1");
+            if (parse.GetValue(steps) is < 1) throw new UsageException("--steps must be at least 1");
             string[] passList = RewriteCommand.ParsePasses(parse.GetValue(passes));
             bool json = parse.GetValue(common.Json);
             var sizes = new BenchSizes(parse.GetValue(batch), parse.GetValue(seq), parse.GetValue(blocks), parse.GetValue(hidden),
@@ -73,14 +77,24 @@ internal static class BenchCommand
             string work = parse.GetValue(keep) ?? Path.Combine(Path.GetTempPath(), "onnxmemopt-bench-" + Guid.NewGuid().ToString("N")[..8]);
             try
             {
+                if (parse.GetValue(task) == "spam")
+                {
+                    return SpamTask(io, parse, presetName, json, work, new DemoSettings
+                    {
+                        Trainable = parse.GetValue(trainable)!,
+                        Seed = parse.GetValue(seed),
+                        Passes = passList,
+                        Rewrite = SiluTableOption.Options(parse),
+                    }, parse.GetValue(steps), parse.GetValue(lr), parse.GetValue(batch), parse.GetValue(seq));
+                }
                 BenchModel benchModel = presetName is not null
                     ? BenchPresets.Create(presetName, sizes, Path.Combine(Path.GetTempPath(), "onnxmemopt-models"))
                     : FromFile(path!, sizes, common.BindingsFrom(parse), parse.GetValue(output), parse.GetValue(headClasses));
                 string set = parse.GetValue(trainable)!;
                 var settings = new BenchSettings
                 {
-                    Steps = parse.GetValue(steps),
-                    LearningRate = parse.GetValue(lr),
+                    Steps = parse.GetValue(steps) ?? 5,
+                    LearningRate = parse.GetValue(lr) ?? 1e-3f,
                     Seed = parse.GetValue(seed),
                     Interleave = !parse.GetValue(sequential),
                     IntraOpThreads = parse.GetValue(threads),
@@ -96,7 +110,7 @@ internal static class BenchCommand
                     },
                     SessionConfig = ParseConfig(parse.GetValue(sessionConfig) ?? []),
                     Passes = passList,
-                    Rewrite = new OnnxMemOpt.Patterns.RewriteOptions { GeluTable = GeluTableOption.Value(parse) },
+                    Rewrite = SiluTableOption.Options(parse),
                 };
                 var graphOptions = TrainableSets.Options(set, benchModel, parse.GetValue(rank), parse.GetValue(alpha), settings.Seed);
                 BenchOutcome outcome = TrainingProgress.Run(io, TrainingProgress.IsInteractive(io, json),
@@ -121,6 +135,35 @@ internal static class BenchCommand
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// `--task spam`: the demo's fine-tuning (MiniLM, LoRA, SpamAssassin, held-out evaluation) with the
+    /// bench's choice of trainable set, seed, passes and tables; sizes and schedule are the demo's
+    /// unless given. The JSON is the demo's report.json.
+    /// </summary>
+    private static int SpamTask(CommandIO io, ParseResult parse, string? preset, bool json, string work, DemoSettings settings,
+        int? steps, float? lr, int? batch, int? seq)
+    {
+        if (preset != "minilm") throw new UsageException("--task spam fine-tunes the minilm preset: give --preset minilm");
+        settings = settings with
+        {
+            Steps = steps ?? settings.Steps,
+            LearningRate = lr ?? settings.LearningRate,
+            Batch = batch ?? settings.Batch,
+            Sequence = seq ?? settings.Sequence,
+        };
+        DemoOutcome outcome = TrainingProgress.Run(io, TrainingProgress.IsInteractive(io, json),
+            [BenchGraphs.BaselineName, BenchGraphs.RewrittenName], settings.Steps, onStep => DemoRunner.Run(settings, work, onStep));
+        if (json)
+        {
+            io.Out.WriteLine(DemoReport.ToJson(outcome).ToJsonString(JsonOutput.Options));
+        }
+        else
+        {
+            BenchReport.Render(io, outcome.Comparison);
+        }
+        return ExitCodes.Success;
     }
 
     private static Dictionary<string, string> ParseConfig(IEnumerable<string> entries)

@@ -7,6 +7,7 @@ using OnnxMemOpt.Graph;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Passes.Memory;
+using OnnxMemOpt.Runtime.Verification;
 using Spectre.Console;
 
 namespace OnnxMemOpt.Cli.Commands;
@@ -18,7 +19,10 @@ namespace OnnxMemOpt.Cli.Commands;
 /// error ‖b − a‖/‖a‖ against the original's. When the rewrite used ReGELU2/ReSiLU2, whose
 /// gradients differ from the original's by design, each gradient is also compared with the
 /// method's own reference (the original graph with the 2-bit step derivatives written in standard
-/// ops, <see cref="StepDerivativeReferenceBuilder"/>): that error is the implementation's alone.
+/// ops, <see cref="StepDerivativeReferenceBuilder"/>): that error is the implementation's alone;
+/// and each 2-bit activation's own input gradient is compared with the exact one
+/// (<see cref="ActivationGradientCheck"/>). A gradient that is exactly zero on both sides (LoRA A
+/// while B is zero) has no cosine: it is reported as "zero in both".
 /// </summary>
 internal static class VerifyCommand
 {
@@ -48,9 +52,11 @@ internal static class VerifyCommand
             var actual = RunAll(after, afterSession, feeds);
             MethodReference method = MethodReference.Run(before, after, feeds);
 
+            IReadOnlyList<ActivationGradient> activations = ActivationGradientCheck.Run(after, feeds, before);
+
             double forward = 0;
             var gradients = new JsonArray();
-            var rows = new List<(string Name, double Cosine, double Relative, double? VersusMethod)>();
+            var rows = new List<(string Name, GradientAgreement Agreement, double? VersusMethod)>();
             foreach (var (name, reference) in expected.OrderBy(e => e.Key, StringComparer.Ordinal))
             {
                 if (!actual.TryGetValue(name, out double[]? candidate) || candidate.Length != reference.Length)
@@ -59,12 +65,13 @@ internal static class VerifyCommand
                 }
                 if (name.Contains("_grad", StringComparison.Ordinal))
                 {
-                    var (cosine, relative) = (GradientComparison.Cosine(reference, candidate), GradientComparison.RelativeError(reference, candidate));
+                    GradientAgreement agreement = GradientAgreement.Of(reference, candidate);
                     double? versusMethod = method.Outputs?.TryGetValue(name, out double[]? stepReference) == true && stepReference.Length == candidate.Length
                         ? GradientComparison.RelativeError(stepReference, candidate)
                         : null;
-                    rows.Add((name, cosine, relative, versusMethod));
-                    var row = new JsonObject { ["name"] = name, ["cosine"] = JsonOutput.Number(cosine), ["rel_err"] = JsonOutput.Number(relative) };
+                    rows.Add((name, agreement, versusMethod));
+                    var row = Agreement(agreement);
+                    row["name"] = name;
                     if (method.Applies) row["method_rel_err"] = versusMethod is { } v ? JsonOutput.Number(v) : null;
                     gradients.Add(row);
                 }
@@ -77,6 +84,7 @@ internal static class VerifyCommand
             {
                 var report = new JsonObject { ["forward_max_rel_diff"] = JsonOutput.Number(forward), ["gradients"] = gradients };
                 if (method.Applies) report["method_reference"] = method.Reason ?? $"{method.Replaced} step derivative(s) in standard ops";
+                if (activations.Count > 0) report["activations"] = new JsonArray([.. activations.Select(a => (JsonNode?)ActivationJson(a))]);
                 io.Out.WriteLine(report.ToJsonString(JsonOutput.Options));
             }
             else
@@ -85,9 +93,9 @@ internal static class VerifyCommand
                 console.MarkupLine($"forward max relative difference: {forward:E3}");
                 var table = new Table().AddColumn("gradient").AddColumn(new TableColumn("cosine").RightAligned()).AddColumn(new TableColumn("relative error").RightAligned());
                 if (method.Applies) table.AddColumn(new TableColumn("vs the 2-bit step derivative").RightAligned());
-                foreach (var (name, cosine, relative, versusMethod) in rows)
+                foreach (var (name, agreement, versusMethod) in rows)
                 {
-                    var cells = new List<string> { Markup.Escape(name), $"{cosine:F6}", $"{relative:E3}" };
+                    var cells = new List<string> { Markup.Escape(name), CosineCell(agreement), $"{agreement.RelativeError:E3}" };
                     if (method.Applies) cells.Add(versusMethod is { } v ? $"{v:E3}" : "-");
                     table.AddRow(cells.ToArray());
                 }
@@ -98,13 +106,50 @@ internal static class VerifyCommand
                         ? "ReGELU2/ReSiLU2 change gradients by design; the last column compares with the original graph using the method's step derivatives, which the rewrite must match to float rounding."
                         : $"no step-derivative reference: {method.Reason}"));
                 }
+                if (activations.Count > 0)
+                {
+                    var perActivation = new Table().AddColumn("2-bit activation").AddColumn("table")
+                        .AddColumn(new TableColumn("dX cosine vs dY·h′(x)").RightAligned())
+                        .AddColumn(new TableColumn("dX cosine vs the original's").RightAligned());
+                    foreach (ActivationGradient a in activations)
+                    {
+                        perActivation.AddRow(Markup.Escape(a.Node), Markup.Escape(a.Table), CosineCell(a.Local), a.Propagated is { } p ? CosineCell(p) : "-");
+                    }
+                    console.Write(perActivation);
+                    console.MarkupLine(Markup.Escape("The first cosine compares each activation's dX with the exact derivative times the same dY: the error of its step table alone. The second compares with the original run's dX, which also carries what later layers' approximations did to dY."));
+                }
             }
             return ExitCodes.Success;
         });
         return command;
     }
 
-    /// <summary>Every tensor output of one run, widened to double; non-numeric outputs are left out.</summary>
+    /// <summary>cosine and rel_err, or for a gradient that is all zeros on either side cosine null and what is zero.</summary>
+    private static JsonObject Agreement(GradientAgreement agreement)
+    {
+        var row = new JsonObject
+        {
+            ["cosine"] = agreement.Cosine is { } c ? JsonOutput.Number(c) : null,
+            ["rel_err"] = JsonOutput.Number(agreement.RelativeError),
+        };
+        if (agreement.ZeroNote is { } note) row["zero"] = note;
+        return row;
+    }
+
+    private static JsonObject ActivationJson(ActivationGradient a)
+    {
+        JsonObject row = Agreement(a.Local);
+        row["node"] = a.Node;
+        row["gradient"] = a.Gradient;
+        row["kind"] = a.Kind.ToString().ToLowerInvariant();
+        row["table"] = a.Table;
+        row["elements"] = a.Elements;
+        row["propagated_cosine"] = a.Propagated?.Cosine is { } p ? JsonOutput.Number(p) : null;
+        return row;
+    }
+
+    private static string CosineCell(GradientAgreement agreement) => agreement.ZeroNote ?? $"{agreement.Cosine:F6}";
+
     private static InferenceSession Open(OnnxModel model)
     {
         try
