@@ -5,11 +5,12 @@
 #   bench       BenchmarkDotNet kernel suite (memory copy vs each kernel); long, not in CI
 #   bench-cli   `onnxmemopt bench` on the paper-shaped presets; long, not in CI
 #   fuzz-long   the long fuzz run (50,000 mutants); long, not in CI
+#   accuracy    the accuracy study of docs/accuracy.md (MiniLM on SpamAssassin, 6 runs); long, not in CI
 #   pack        the `onnxmemopt` dotnet tool package under artifacts/
 #   cuda-syntax compile every CUDA source with clang against stand-in toolkit headers (no GPU, no nvcc)
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'bench', 'bench-cli', 'fuzz-long', 'pack', 'cuda-syntax')]
+    [ValidateSet('build', 'test', 'bench', 'bench-cli', 'fuzz-long', 'accuracy', 'pack', 'cuda-syntax')]
     [string]$Target = 'build',
     [string]$Configuration = 'Release',
     [string[]]$Extra = @()
@@ -47,6 +48,11 @@ switch ($Target) {
     'fuzz-long' {
         $env:ONNXMEMOPT_FUZZ_CASES = '50000'
         Invoke-Checked dotnet (@('test', 'OnnxMemOpt.sln', '-c', 'Release', '--filter', 'Category=Fuzz') + $Extra)
+    }
+    'accuracy' {
+        Invoke-Checked dotnet @('build', 'src/Cli', '-c', 'Release')
+        Invoke-Checked bash @('scripts/accuracy-study.sh')
+        Invoke-Checked python3 @('scripts/accuracy-tables.py')
     }
     'pack' { Invoke-Checked dotnet @('pack', 'src/Cli', '-c', $Configuration, '-o', 'artifacts') }
     'cuda-syntax' { Invoke-Checked bash @('scripts/cuda-syntax-check.sh') }

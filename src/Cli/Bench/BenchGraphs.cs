@@ -20,14 +20,23 @@ internal sealed record BenchGraphPair(BenchGraph Baseline, BenchGraph Rewritten,
     public IReadOnlyList<CalibratedActivation> Calibrated { get; init; } = [];
 }
 
+/// <summary>One rewritten configuration: its name (also its artifact folder), memory passes and their options.</summary>
+internal sealed record BenchVariant(string Name, IReadOnlyList<string> Passes, RewriteOptions Options);
+
+/// <summary>A rewritten configuration's graph, with what its rewrite (and calibration) did.</summary>
+internal sealed record BenchVariantGraph(BenchVariant Variant, BenchGraph Graph, PassResult Rewrites, IReadOnlyList<CalibratedActivation> Calibrated);
+
+/// <summary>The baseline and any number of rewritten configurations of the same training graph.</summary>
+internal sealed record BenchGraphSet(BenchGraph Baseline, IReadOnlyList<BenchVariantGraph> Variants, int TrainedParameters);
+
 /// <summary>What the rewritten configuration needs beyond its passes: data to calibrate on, and a look at the graph before it is written.</summary>
 internal sealed record BenchRewriteHooks
 {
     /// <summary>Batches for calibrated 2-bit tables, given the baseline's artifacts (their input specs); required when the options ask for calibration.</summary>
     public Func<TrainingArtifacts, IEnumerable<TrainingBatch>>? CalibrationData { get; init; }
 
-    /// <summary>Called with the rewritten (and calibrated) graph, parameters at their initial values, before it is written.</summary>
-    public Action<OnnxModel>? Inspect { get; init; }
+    /// <summary>Called with each rewritten (and calibrated) graph and its variant's name, parameters at their initial values, before it is written.</summary>
+    public Action<string, OnnxModel>? Inspect { get; init; }
 }
 
 /// <summary>
@@ -53,19 +62,46 @@ internal static class BenchGraphs
     public static BenchGraphPair FromTrainingGraph(TrainingGraphResult training, DimBindings dims, string workDirectory, bool withEvalModel,
         IReadOnlyList<string>? passes = null, RewriteOptions? rewriteOptions = null, BenchRewriteHooks? hooks = null)
     {
+        var variant = new BenchVariant(RewrittenName, passes ?? MemoryPasses.All, rewriteOptions ?? new RewriteOptions());
+        BenchGraphSet set = FromTrainingGraph(training, dims, workDirectory, withEvalModel, [variant], hooks);
+        BenchVariantGraph rewritten = set.Variants[0];
+        return new BenchGraphPair(set.Baseline, rewritten.Graph, rewritten.Rewrites, set.TrainedParameters) { Calibrated = rewritten.Calibrated };
+    }
+
+    /// <summary>The baseline and every variant of a forward model's training graph (the accuracy study trains them side by side).</summary>
+    public static BenchGraphSet Build(BenchModel model, TrainingGraphOptions options, string workDirectory, bool withEvalModel,
+        IReadOnlyList<BenchVariant> variants, BenchRewriteHooks? hooks = null)
+    {
+        TrainingGraphResult training = TrainingGraphBuilder.BuildWithReport(model.Forward, options);
+        return FromTrainingGraph(training, model.Dims, workDirectory, withEvalModel, variants, hooks);
+    }
+
+    /// <summary>
+    /// The baseline, then each variant rewritten from a copy of it; the last variant rewrites
+    /// <paramref name="training"/> itself, so that with one variant the graph is held only once.
+    /// </summary>
+    public static BenchGraphSet FromTrainingGraph(TrainingGraphResult training, DimBindings dims, string workDirectory, bool withEvalModel,
+        IReadOnlyList<BenchVariant> variants, BenchRewriteHooks? hooks = null)
+    {
         OnnxModel model = training.Model;
         FixInputDims(model, dims);
         // The baseline gets the node placement the rewrite ends with (leaf-order is a scheduling
         // aid any graph can use, not part of the method), so the ratios measure the method alone.
         MemoryPasses.Run(model, [GradientLeafOrder.Name], dims);
         BenchGraph baseline = Prepare(BaselineName, model, dims, workDirectory, withEvalModel);
-        // leaf-order always runs last, so that both configurations get the same node placement.
-        IEnumerable<string> selected = (passes ?? MemoryPasses.All).Where(p => p != GradientLeafOrder.Name).Append(GradientLeafOrder.Name);
-        PassResult rewrites = MemoryPasses.Run(model, selected, dims, rewriteOptions);
-        IReadOnlyList<CalibratedActivation> calibrated = Calibrate(model, baseline.Artifacts, rewriteOptions ?? new RewriteOptions(), hooks);
-        hooks?.Inspect?.Invoke(model);
-        BenchGraph rewritten = Prepare(RewrittenName, model, dims, workDirectory, withEvalModel);
-        return new BenchGraphPair(baseline, rewritten, rewrites, training.Parameters.Count) { Calibrated = calibrated };
+        var graphs = new List<BenchVariantGraph>();
+        for (int i = 0; i < variants.Count; i++)
+        {
+            BenchVariant variant = variants[i];
+            OnnxModel rewritten = i == variants.Count - 1 ? model : OnnxModel.FromProto(model.Proto.Clone(), model.FileName, model.BaseDirectory);
+            // leaf-order always runs last, so that both configurations get the same node placement.
+            IEnumerable<string> selected = variant.Passes.Where(p => p != GradientLeafOrder.Name).Append(GradientLeafOrder.Name);
+            PassResult rewrites = MemoryPasses.Run(rewritten, selected, dims, variant.Options);
+            IReadOnlyList<CalibratedActivation> calibrated = Calibrate(rewritten, baseline.Artifacts, variant.Options, hooks);
+            hooks?.Inspect?.Invoke(variant.Name, rewritten);
+            graphs.Add(new BenchVariantGraph(variant, Prepare(variant.Name, rewritten, dims, workDirectory, withEvalModel), rewrites, calibrated));
+        }
+        return new BenchGraphSet(baseline, graphs, training.Parameters.Count);
     }
 
     private static IReadOnlyList<CalibratedActivation> Calibrate(OnnxModel rewritten, TrainingArtifacts baseline, RewriteOptions options, BenchRewriteHooks? hooks)

@@ -27,7 +27,8 @@ public class DemoTests(ITestOutputHelper output)
             Assert.InRange(eval * 5, train + eval - 5, train + eval + 5);
         }
         Assert.All(corpus.Train.Concat(corpus.Eval), r => Assert.Equal(r.Group.StartsWith("spam", StringComparison.Ordinal) ? 1 : 0, r.Label));
-        Assert.All(corpus.Train.Concat(corpus.Eval), r => Assert.InRange(r.Text.Length, 1, 400));
+        // At most 400 characters (Unicode code points, as the script counts them).
+        Assert.All(corpus.Train.Concat(corpus.Eval), r => Assert.InRange(r.Text.EnumerateRunes().Count(), 1, 400));
         // An even spread keeps every group, so small runs still see hard ham and both labels.
         Assert.Equal(groups, DemoDataset.Spread(corpus.Eval, 20).Select(r => r.Group).Distinct());
     }
