@@ -50,6 +50,7 @@ public class CalibratedTableTests(ITestOutputHelper output)
         double fittedError = StepTableFit.Quality(fitted, histogram, ActivationDerivatives.Gelu).MeanSquaredError;
 
         double[] grid = Enumerable.Range(-32, 65).Select(i => i / 8.0).ToArray();
+        var sums = new BinSums(histogram);
         double best = double.PositiveInfinity;
         for (int a = 0; a < grid.Length; a++)
         {
@@ -57,7 +58,7 @@ public class CalibratedTableTests(ITestOutputHelper output)
             {
                 for (int c = b + 1; c < grid.Length; c++)
                 {
-                    best = Math.Min(best, ErrorWithMeanLevels(histogram, [grid[a], grid[b], grid[c]]));
+                    best = Math.Min(best, sums.ErrorWithMeanLevels([grid[a], grid[b], grid[c]]));
                 }
             }
         }
@@ -151,24 +152,38 @@ public class CalibratedTableTests(ITestOutputHelper output)
         Assert.Equal(withCalibrated.Local.Cosine!.Value, withCalibrated.Propagated!.Cosine!.Value, 6);
     }
 
-    private static double ErrorWithMeanLevels(PreActivationHistogram histogram, double[] thresholds)
+    /// <summary>Counts, Σ h′ and Σ h′² up to each bin, read at the bins' centres: any interval's error with its mean as level, in O(1).</summary>
+    private sealed class BinSums
     {
-        var weight = new double[4];
-        var sum = new double[4];
-        var squares = new double[4];
-        for (int b = 0; b < PreActivationHistogram.BinCount; b++)
+        private readonly double[] _n, _g, _g2;
+        private readonly double _total;
+
+        public BinSums(PreActivationHistogram histogram)
         {
-            long n = histogram.Counts[b];
-            if (n == 0) continue;
-            double x = PreActivationHistogram.Representative(b), g = ActivationDerivatives.Gelu(x);
-            int code = (x > thresholds[0] ? 1 : 0) + (x > thresholds[1] ? 1 : 0) + (x > thresholds[2] ? 1 : 0);
-            weight[code] += n;
-            sum[code] += n * g;
-            squares[code] += n * g * g;
+            int bins = PreActivationHistogram.BinCount;
+            (_n, _g, _g2, _total) = (new double[bins + 1], new double[bins + 1], new double[bins + 1], histogram.Total);
+            for (int b = 0; b < bins; b++)
+            {
+                double count = histogram.Counts[b], g = ActivationDerivatives.Gelu(PreActivationHistogram.Representative(b));
+                _n[b + 1] = _n[b] + count;
+                _g[b + 1] = _g[b] + count * g;
+                _g2[b + 1] = _g2[b] + count * g * g;
+            }
         }
-        double error = 0;
-        for (int k = 0; k < 4; k++) error += weight[k] > 0 ? squares[k] - sum[k] * sum[k] / weight[k] : 0;
-        return error / histogram.Total;
+
+        /// <summary>The mean squared error of the table with these thresholds (on bin edges) and each level its interval's mean.</summary>
+        public double ErrorWithMeanLevels(double[] thresholds)
+        {
+            // A bin's centre lies above an edge threshold t exactly when the bin comes after BinOf(t).
+            int[] edges = [0, .. thresholds.Select(t => PreActivationHistogram.BinOf(t) + 1), PreActivationHistogram.BinCount];
+            double error = 0;
+            for (int k = 0; k < 4; k++)
+            {
+                double n = _n[edges[k + 1]] - _n[edges[k]], g = _g[edges[k + 1]] - _g[edges[k]], g2 = _g2[edges[k + 1]] - _g2[edges[k]];
+                error += n > 0 ? g2 - g * g / n : 0;
+            }
+            return error / _total;
+        }
     }
 
     private static double MeanOf(PreActivationHistogram histogram, Func<double, double> f)
