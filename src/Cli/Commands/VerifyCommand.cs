@@ -32,12 +32,14 @@ internal static class VerifyCommand
         var original = CommonOptions.ModelArgument("ORIGINAL", "The model before rewriting.");
         var rewritten = CommonOptions.ModelArgument("REWRITTEN", "The rewritten model.");
         var seed = new Option<int>("--seed") { Description = "Seed of the random inputs.", DefaultValueFactory = _ => 1 };
+        var data = new Option<string?>("--data") { Description = "Take the inputs this file holds (train's --data JSON format) instead of random ones; the others stay random." };
         var intBound = new Option<int>("--int-bound") { Description = "Integer inputs are drawn from [0, N) (token ids, labels); inputs named *mask* are all 1.", DefaultValueFactory = _ => 2 };
         var command = new Command("verify", "Compare a rewritten model's forward outputs and gradients with the original's on ONNX Runtime.");
         command.Arguments.Add(original);
         command.Arguments.Add(rewritten);
         command.Options.Add(seed);
         command.Options.Add(intBound);
+        command.Options.Add(data);
         common.AddTo(command);
         command.SetAction(parse =>
         {
@@ -48,6 +50,7 @@ internal static class VerifyCommand
             using InferenceSession beforeSession = Open(before);
             using InferenceSession afterSession = Open(after);
             var feeds = RandomFeeds(before.Proto.Graph, before.FileName, dims, parse.GetValue(seed), parse.GetValue(intBound));
+            if (parse.GetValue(data) is { } dataFile) feeds = WithData(feeds, before.Proto.Graph, dataFile);
             var expected = RunAll(before, beforeSession, feeds);
             var actual = RunAll(after, afterSession, feeds);
             MethodReference method = MethodReference.Run(before, after, feeds);
@@ -232,6 +235,26 @@ internal static class VerifyCommand
             feeds.Add(value);
         }
         return feeds;
+    }
+
+    /// <summary>The feeds with those the data file holds replaced (same names; the file's shapes must be the ones the others were drawn for).</summary>
+    private static List<NamedOnnxValue> WithData(List<NamedOnnxValue> feeds, GraphProto graph, string path)
+    {
+        var specs = graph.Input.Where(i => feeds.Any(f => f.Name == i.Name)).Select(Runtime.Training.TensorSpec.FromValueInfo).ToList();
+        using Runtime.Training.TrainingBatch batch = TrainingDataFile.ReadPresent(path, specs);
+        var replaced = feeds.ToDictionary(f => f.Name, StringComparer.Ordinal);
+        foreach (var (name, value) in batch.Values)
+        {
+            int[] shape = value.GetTensorTypeAndShape().Shape.Select(d => (int)d).ToArray();
+            replaced[name] = value.GetTensorTypeAndShape().ElementDataType switch
+            {
+                TensorElementType.Float => NamedOnnxValue.CreateFromTensor(name, new DenseTensor<float>(value.GetTensorDataAsSpan<float>().ToArray(), shape)),
+                TensorElementType.Int64 => NamedOnnxValue.CreateFromTensor(name, new DenseTensor<long>(value.GetTensorDataAsSpan<long>().ToArray(), shape)),
+                TensorElementType.Int32 => NamedOnnxValue.CreateFromTensor(name, new DenseTensor<int>(value.GetTensorDataAsSpan<int>().ToArray(), shape)),
+                var other => throw new UnsupportedModelException(path, $"input '{name}' has element type {other}, which data files do not support"),
+            };
+        }
+        return feeds.Select(f => replaced[f.Name]).ToList();
     }
 
     /// <summary>The original graph run with the method's step derivatives, when the rewrite has 2-bit gradients.</summary>
