@@ -5,7 +5,8 @@
 # table, Few-Bit's and calibrated tables with ReGELU2 alone, MS-LN alone, all passes), and all 1,167
 # held-out messages are evaluated after the last step. One JSON file and one /usr/bin/time log per run.
 # Usage: scripts/accuracy-study.sh [lora-qv|lora-all ...] (default both; the sets can run as two
-# processes side by side). Long: a run takes about 6 minutes on an idle 2-core machine.
+# processes side by side; SEEDS="1 2" picks seeds). Long: a run takes about 6 minutes on an idle
+# 2-core machine.
 # `build.ps1 accuracy` builds the Release CLI, runs this and prints the tables.
 set -u
 cli=${ONNXMEMOPT:-src/Cli/bin/Release/net10.0/linux-x64/onnxmemopt}
@@ -16,7 +17,7 @@ sets=("$@")
 mkdir -p "$out"
 failed=0
 for trainable in "${sets[@]}"; do
-  for seed in 1 2 3; do
+  for seed in ${SEEDS:-1 2 3}; do
     name="minilm-spam-$trainable-seed$seed"
     args=(bench --preset minilm --task spam --trainable "$trainable" --seed "$seed" --variants "$variants" --eval-examples 1167 --eval-every 0 --json)
     echo "== $name: onnxmemopt ${args[*]} ($(uptime))" >&2

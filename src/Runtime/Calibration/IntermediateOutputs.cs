@@ -29,21 +29,37 @@ internal static class IntermediateOutputs
         return copy;
     }
 
-    /// <summary>A session on <paramref name="model"/> with the project's op library, optimised as ONNX Runtime likes.</summary>
+    /// <summary>
+    /// A session on <paramref name="model"/> with the project's op library, optimised as the
+    /// trainer's sessions are (ONNX Runtime's full optimisation), so that the values read are the
+    /// ones training computes. Where the optimisers refuse the graph, it runs as written: they do on
+    /// MiniLM's training graph with batch and sequence left symbolic (a backward Reshape is left
+    /// with two -1 target dimensions), which `verify` may be given.
+    /// </summary>
     public static InferenceSession Open(ModelProto model, string source)
     {
         if (model.Graph.Initializer.Any(t => t.DataLocation == TensorProto.Types.DataLocation.External))
         {
             throw new UnsupportedModelException(source, "its weights are in external data files, which a probe session opened from memory cannot read");
         }
-        using SessionOptions options = CustomOpLibrary.CreateSessionOptions();
+        byte[] bytes = model.ToByteArray();
         try
         {
-            return new InferenceSession(model.ToByteArray(), options);
+            using SessionOptions optimised = CustomOpLibrary.CreateSessionOptions();
+            return new InferenceSession(bytes, optimised);
         }
-        catch (OnnxRuntimeException e)
+        catch (OnnxRuntimeException)
         {
-            throw new UnsupportedModelException(source, $"ONNX Runtime cannot run it: {e.Message}", inner: e);
+            using SessionOptions asWritten = CustomOpLibrary.CreateSessionOptions();
+            asWritten.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
+            try
+            {
+                return new InferenceSession(bytes, asWritten);
+            }
+            catch (OnnxRuntimeException e)
+            {
+                throw new UnsupportedModelException(source, $"ONNX Runtime cannot run it: {e.Message}", inner: e);
+            }
         }
     }
 
