@@ -7,13 +7,14 @@
 #   fuzz-long   the long fuzz run (50,000 mutants); long, not in CI
 #   conformance every command on every model of the exporter corpus (fixtures/exported), bench with
 #               5 steps; writes its section of docs/conformance.md; long, not in CI
+#   accuracy    the accuracy study of docs/accuracy.md (MiniLM on SpamAssassin, 6 runs); long, not in CI
 #   pack        the four packages under artifacts/: OnnxMemOpt.Rewriter, .CustomOps (native library
 #               inside), .Runtime and the OnnxMemOpt.Tool dotnet tool
 #   samples     build and run samples/ against the packages in artifacts/ (run `pack` first)
 #   cuda-syntax compile every CUDA source with clang against stand-in toolkit headers (no GPU, no nvcc)
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'bench', 'bench-cli', 'fuzz-long', 'conformance', 'pack', 'samples', 'cuda-syntax')]
+    [ValidateSet('build', 'test', 'bench', 'bench-cli', 'fuzz-long', 'conformance', 'accuracy', 'pack', 'samples', 'cuda-syntax')]
     [string]$Target = 'build',
     [string]$Configuration = 'Release',
     [string[]]$Extra = @()
@@ -85,6 +86,11 @@ switch ($Target) {
             Invoke-Checked (Join-Path $toolPath 'onnxmemopt') @('inspect', 'fixtures/models/vit-tiny.onnx')
         }
         finally { Remove-Item $toolPath -Recurse -Force -ErrorAction SilentlyContinue }
+    }
+    'accuracy' {
+        Invoke-Checked dotnet @('build', 'src/Cli', '-c', 'Release')
+        Invoke-Checked bash @('scripts/accuracy-study.sh')
+        Invoke-Checked python3 @('scripts/accuracy-tables.py')
     }
     'cuda-syntax' { Invoke-Checked bash @('scripts/cuda-syntax-check.sh') }
 }

@@ -42,6 +42,8 @@ internal sealed class BenchBatches : IDisposable
 
     public TrainingBatch this[long microStep] => _pool[(int)(microStep % _pool.Count)];
 
+    public IReadOnlyList<TrainingBatch> Pool => _pool;
+
     public void Dispose() => _pool.ForEach(b => b.Dispose());
 
     /// <summary>Fixed dims as they are; symbolic ones: the first is the batch, the others the sequence.</summary>

@@ -2,9 +2,11 @@ using OnnxMemOpt.Graph;
 using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes;
+using OnnxMemOpt.Passes.Memory.Calibration;
 using OnnxMemOpt.Passes.Ordering;
 using OnnxMemOpt.Passes.Training;
 using OnnxMemOpt.Patterns;
+using OnnxMemOpt.Runtime.Calibration;
 using OnnxMemOpt.Runtime.Sessions;
 using OnnxMemOpt.Runtime.Training;
 
@@ -13,8 +15,30 @@ namespace OnnxMemOpt.Cli.Bench;
 /// <summary>One configuration's graph, ready to train: its artifacts on disk and its memory estimate.</summary>
 internal sealed record BenchGraph(string Name, TrainingArtifacts Artifacts, MemoryEstimate Estimate);
 
-/// <summary>The baseline training graph and its rewrite, with what the rewrite did.</summary>
-internal sealed record BenchGraphPair(BenchGraph Baseline, BenchGraph Rewritten, PassResult Rewrites, int TrainedParameters);
+/// <summary>The baseline training graph and its rewrite, with what the rewrite did (and, for calibrated tables, what calibration fitted).</summary>
+internal sealed record BenchGraphPair(BenchGraph Baseline, BenchGraph Rewritten, PassResult Rewrites, int TrainedParameters)
+{
+    public IReadOnlyList<CalibratedActivation> Calibrated { get; init; } = [];
+}
+
+/// <summary>One rewritten configuration: its name (also its artifact folder), memory passes and their options.</summary>
+internal sealed record BenchVariant(string Name, IReadOnlyList<string> Passes, RewriteOptions Options);
+
+/// <summary>A rewritten configuration's graph, with what its rewrite (and calibration) did.</summary>
+internal sealed record BenchVariantGraph(BenchVariant Variant, BenchGraph Graph, PassResult Rewrites, IReadOnlyList<CalibratedActivation> Calibrated);
+
+/// <summary>The baseline and any number of rewritten configurations of the same training graph.</summary>
+internal sealed record BenchGraphSet(BenchGraph Baseline, IReadOnlyList<BenchVariantGraph> Variants, int TrainedParameters);
+
+/// <summary>What the rewritten configuration needs beyond its passes: data to calibrate on, and a look at the graph before it is written.</summary>
+internal sealed record BenchRewriteHooks
+{
+    /// <summary>Batches for calibrated 2-bit tables, given the baseline's artifacts (their input specs); required when the options ask for calibration.</summary>
+    public Func<TrainingArtifacts, IEnumerable<TrainingBatch>>? CalibrationData { get; init; }
+
+    /// <summary>Called with each rewritten (and calibrated) graph and its variant's name, parameters at their initial values, before it is written.</summary>
+    public Action<string, OnnxModel>? Inspect { get; init; }
+}
 
 /// <summary>
 /// Builds the bench's two configurations from a forward model: the baseline training graph
@@ -29,15 +53,36 @@ internal static class BenchGraphs
     public const string RewrittenName = "rewritten";
 
     public static BenchGraphPair Build(BenchModel model, TrainingGraphOptions options, string workDirectory, bool withEvalModel,
-        IReadOnlyList<string>? passes = null, RewriteOptions? rewriteOptions = null)
+        IReadOnlyList<string>? passes = null, RewriteOptions? rewriteOptions = null, BenchRewriteHooks? hooks = null)
     {
         TrainingGraphResult training = TrainingGraphBuilder.BuildWithReport(model.Forward, options);
-        return FromTrainingGraph(training, model.Dims, workDirectory, withEvalModel, passes, rewriteOptions);
+        return FromTrainingGraph(training, model.Dims, workDirectory, withEvalModel, passes, rewriteOptions, hooks);
     }
 
     /// <summary>Both configurations of an existing training graph (the `bench MODEL` form); <paramref name="training"/> is rewritten in place.</summary>
     public static BenchGraphPair FromTrainingGraph(TrainingGraphResult training, DimBindings dims, string workDirectory, bool withEvalModel,
-        IReadOnlyList<string>? passes = null, RewriteOptions? rewriteOptions = null)
+        IReadOnlyList<string>? passes = null, RewriteOptions? rewriteOptions = null, BenchRewriteHooks? hooks = null)
+    {
+        var variant = new BenchVariant(RewrittenName, passes ?? MemoryPasses.All, rewriteOptions ?? new RewriteOptions());
+        BenchGraphSet set = FromTrainingGraph(training, dims, workDirectory, withEvalModel, [variant], hooks);
+        BenchVariantGraph rewritten = set.Variants[0];
+        return new BenchGraphPair(set.Baseline, rewritten.Graph, rewritten.Rewrites, set.TrainedParameters) { Calibrated = rewritten.Calibrated };
+    }
+
+    /// <summary>The baseline and every variant of a forward model's training graph (the accuracy study trains them side by side).</summary>
+    public static BenchGraphSet Build(BenchModel model, TrainingGraphOptions options, string workDirectory, bool withEvalModel,
+        IReadOnlyList<BenchVariant> variants, BenchRewriteHooks? hooks = null)
+    {
+        TrainingGraphResult training = TrainingGraphBuilder.BuildWithReport(model.Forward, options);
+        return FromTrainingGraph(training, model.Dims, workDirectory, withEvalModel, variants, hooks);
+    }
+
+    /// <summary>
+    /// The baseline, then each variant rewritten from a copy of it; the last variant rewrites
+    /// <paramref name="training"/> itself, so that with one variant the graph is held only once.
+    /// </summary>
+    public static BenchGraphSet FromTrainingGraph(TrainingGraphResult training, DimBindings dims, string workDirectory, bool withEvalModel,
+        IReadOnlyList<BenchVariant> variants, BenchRewriteHooks? hooks = null)
     {
         OnnxModel model = training.Model;
         FixInputDims(model, dims);
@@ -45,11 +90,30 @@ internal static class BenchGraphs
         // aid any graph can use, not part of the method), so the ratios measure the method alone.
         MemoryPasses.Run(model, [GradientLeafOrder.Name], dims);
         BenchGraph baseline = Prepare(BaselineName, model, dims, workDirectory, withEvalModel);
-        // leaf-order always runs last, so that both configurations get the same node placement.
-        IEnumerable<string> selected = (passes ?? MemoryPasses.All).Where(p => p != GradientLeafOrder.Name).Append(GradientLeafOrder.Name);
-        PassResult rewrites = CheckedPasses.Run(model, selected, dims, rewriteOptions, RuntimeLoadCheck.Refusal);
-        BenchGraph rewritten = Prepare(RewrittenName, model, dims, workDirectory, withEvalModel);
-        return new BenchGraphPair(baseline, rewritten, rewrites, training.Parameters.Count);
+        var graphs = new List<BenchVariantGraph>();
+        for (int i = 0; i < variants.Count; i++)
+        {
+            BenchVariant variant = variants[i];
+            OnnxModel rewritten = i == variants.Count - 1 ? model : OnnxModel.FromProto(model.Proto.Clone(), model.FileName, model.BaseDirectory);
+            // leaf-order always runs last, so that both configurations get the same node placement.
+            IEnumerable<string> selected = variant.Passes.Where(p => p != GradientLeafOrder.Name).Append(GradientLeafOrder.Name);
+            PassResult rewrites = CheckedPasses.Run(rewritten, selected, dims, variant.Options, RuntimeLoadCheck.Refusal);
+            IReadOnlyList<CalibratedActivation> calibrated = Calibrate(rewritten, baseline.Artifacts, variant.Options, hooks);
+            hooks?.Inspect?.Invoke(variant.Name, rewritten);
+            graphs.Add(new BenchVariantGraph(variant, Prepare(variant.Name, rewritten, dims, workDirectory, withEvalModel), rewrites, calibrated));
+        }
+        return new BenchGraphSet(baseline, graphs, training.Parameters.Count);
+    }
+
+    private static IReadOnlyList<CalibratedActivation> Calibrate(OnnxModel rewritten, TrainingArtifacts baseline, RewriteOptions options, BenchRewriteHooks? hooks)
+    {
+        IReadOnlySet<TwoBitActivationKind> kinds = StepTableCalibrator.KindsAskedFor(options);
+        if (kinds.Count == 0) return [];
+        if (hooks?.CalibrationData is not { } data)
+        {
+            throw new InvalidOperationException("calibrated 2-bit tables were asked for without calibration data");
+        }
+        return StepTableCalibrator.Calibrate(rewritten, data(baseline), kinds);
     }
 
     /// <summary>

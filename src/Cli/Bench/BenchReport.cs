@@ -52,6 +52,13 @@ internal static class BenchReport
         ["step_ms"] = new JsonArray([.. figures.Run.StepMilliseconds.Select(t => (JsonNode?)JsonValue.Create(Math.Round(t, 3)))]),
         ["eval_loss"] = figures.Run.Evaluation?.Loss,
         ["eval_accuracy"] = figures.Run.Evaluation?.Accuracy,
+        ["evaluations"] = new JsonArray([.. figures.Run.Evaluations.Select(e => (JsonNode?)new JsonObject
+        {
+            ["step"] = e.Step,
+            ["loss"] = e.Result.Loss,
+            ["accuracy"] = e.Result.Accuracy,
+            ["examples"] = e.Result.Examples,
+        })]),
         ["estimated_peak_at"] = PeakAt(figures.ArenaEstimate),
     };
 

@@ -64,11 +64,28 @@ internal sealed record BenchSettings
 /// </summary>
 internal static class BenchRunner
 {
+    /// <summary>Batches a calibrated table is fitted on: a few million activation inputs per layer at the presets' sizes.</summary>
+    public const int CalibrationBatches = 4;
+
     public static BenchOutcome Run(BenchModel model, string trainable, TrainingGraphOptions graphOptions, BenchSettings settings,
         string workDirectory, Action<string, int, float>? onStep = null)
     {
         long start = Stopwatch.GetTimestamp();
-        BenchGraphPair graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: false, settings.Passes, settings.Rewrite);
+        // Calibrated tables are fitted on the bench's own batches (another seed than the training pool's).
+        BenchBatches? calibration = null;
+        var hooks = new BenchRewriteHooks
+        {
+            CalibrationData = artifacts => (calibration = new BenchBatches(artifacts.Layout.UserInputs, model.Batch, model.Sequence, model.IntegerInputs, settings.Seed + 1000, CalibrationBatches)).Pool,
+        };
+        BenchGraphPair graphs;
+        try
+        {
+            graphs = BenchGraphs.Build(model, graphOptions, workDirectory, withEvalModel: false, settings.Passes, settings.Rewrite, hooks);
+        }
+        finally
+        {
+            calibration?.Dispose();
+        }
         // The graphs are on disk now and the in-memory training model (paper-scale weights) is garbage.
         GC.Collect();
         var layout = graphs.Baseline.Artifacts.Layout;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using OnnxMemOpt.Cli.Bench;
+using OnnxMemOpt.Cli.Demo;
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Onnx;
 
@@ -30,10 +31,15 @@ internal static class BenchCommand
         var vocab = new Option<int?>("--vocab") { Description = "Vocabulary (llama, roberta presets)." };
         var trainable = new Option<string>("--trainable") { Description = "lora-qv (LoRA on q and v), lora-all (all linear weights), lora-fa, full.", DefaultValueFactory = _ => "lora-qv" };
         trainable.AcceptOnlyFromAmong(TrainableSets.Names);
-        var steps = new Option<int>("--steps") { Description = "Optimizer steps measured after the warm-up step.", DefaultValueFactory = _ => 5 };
+        var steps = new Option<int?>("--steps") { Description = "Optimizer steps measured after the warm-up step (default 5; --task spam: the demo's)." };
         var rank = new Option<int>("--lora-rank") { Description = "LoRA rank.", DefaultValueFactory = _ => 8 };
         var alpha = new Option<double>("--lora-alpha") { Description = "LoRA alpha.", DefaultValueFactory = _ => 16 };
-        var lr = new Option<float>("--lr") { Description = "Peak learning rate (AdamW).", DefaultValueFactory = _ => 1e-3f };
+        var lr = new Option<float?>("--lr") { Description = "Peak learning rate (AdamW; default 1e-3, --task spam: the demo's 5e-4 with warm-up and cosine decay)." };
+        var task = new Option<string>("--task") { Description = "What the configurations train on: synthetic (seeded random batches, default) or spam (minilm only: the demo's SpamAssassin fine-tuning, with held-out loss and accuracy).", DefaultValueFactory = _ => "synthetic" };
+        task.AcceptOnlyFromAmong("synthetic", "spam");
+        var variants = new Option<string?>("--variants") { Description = $"--task spam: train these rewritten configurations beside one baseline instead of --passes/--gelu-table's one ({string.Join(", ", AccuracyVariants.Catalog.Keys)}); the JSON then holds one report per variant." };
+        var evalExamples = new Option<int?>("--eval-examples") { Description = "--task spam: held-out messages to evaluate on (default: the demo's 400; 1167 is all of them)." };
+        var evalEvery = new Option<int?>("--eval-every") { Description = "--task spam: evaluate every N steps as well as after the last (0: after the last only; default: the demo's)." };
         var seed = new Option<int>("--seed") { Description = "Seed of the data and of the initial adapter values.", DefaultValueFactory = _ => 42 };
         var sequential = new Option<bool>("--sequential") { Description = "Run the configurations one after the other (one session in memory at a time) instead of alternating steps." };
         var threads = new Option<int>("--threads") { Description = "Intra-op threads (0: ONNX Runtime's choice).", DefaultValueFactory = _ => 0 };
@@ -48,11 +54,12 @@ internal static class BenchCommand
         device.AcceptOnlyFromAmong("cpu", "auto");
         var passes = new Option<string?>("--passes") { Description = "Memory passes of the rewritten configuration, as rewrite's --passes (default: all that apply; leaf-order always runs, on the baseline too)." };
         Option<string> geluTable = GeluTableOption.Create();
+        Option<string> siluTable = SiluTableOption.Create();
         var keep = new Option<string?>("--keep") { Description = "Keep both configurations' training artifacts in this folder." };
 
         var command = new Command("bench", "Train the baseline and the rewritten training graph side by side: measured and estimated peak, step time, loss.");
         command.Arguments.Add(model);
-        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, pattern, prepacking, sessionConfig, optimization, device, passes, geluTable, keep })
+        foreach (Option option in new Option[] { preset, batch, seq, blocks, hidden, mlp, heads, vocab, trainable, steps, rank, alpha, lr, seed, sequential, threads, output, headClasses, pattern, prepacking, sessionConfig, optimization, device, passes, geluTable, siluTable, task, variants, evalExamples, evalEvery, keep })
         {
             command.Options.Add(option);
         }
@@ -65,7 +72,7 @@ internal static class BenchCommand
             {
                 throw new UsageException("give either MODEL or --preset NAME");
             }
-            if (parse.GetValue(steps) < 1) throw new UsageException("--steps must be at least 1");
+            if (parse.GetValue(steps) is < 1) throw new UsageException("--steps must be at least 1");
             string[] passList = RewriteCommand.ParsePasses(parse.GetValue(passes));
             _ = common.BindingsFrom(parse); // a malformed --dim is a usage error before any model is built
             bool json = parse.GetValue(common.Json);
@@ -74,6 +81,27 @@ internal static class BenchCommand
             string work = parse.GetValue(keep) ?? Path.Combine(Path.GetTempPath(), "onnxmemopt-bench-" + Guid.NewGuid().ToString("N")[..8]);
             try
             {
+                if (parse.GetValue(task) == "spam")
+                {
+                    var defaults = new DemoSettings();
+                    var spam = defaults with
+                    {
+                        Trainable = parse.GetValue(trainable)!,
+                        Seed = parse.GetValue(seed),
+                        Passes = passList,
+                        Rewrite = SiluTableOption.Options(parse),
+                        Steps = parse.GetValue(steps) ?? defaults.Steps,
+                        LearningRate = parse.GetValue(lr) ?? defaults.LearningRate,
+                        Batch = parse.GetValue(batch) ?? defaults.Batch,
+                        Sequence = parse.GetValue(seq) ?? defaults.Sequence,
+                        EvalExamples = parse.GetValue(evalExamples) ?? defaults.EvalExamples,
+                        EvaluationInterval = parse.GetValue(evalEvery) ?? defaults.EvaluationInterval,
+                    };
+                    IReadOnlyList<BenchVariant> chosen = parse.GetValue(variants) is { } list
+                        ? AccuracyVariants.Parse(list)
+                        : [new BenchVariant(BenchGraphs.RewrittenName, spam.Passes, spam.Rewrite)];
+                    return SpamTask(io, presetName, json, work, spam, chosen);
+                }
                 BenchModel benchModel = presetName is not null
                     ? BenchPresets.Create(presetName, sizes, Path.Combine(Path.GetTempPath(), "onnxmemopt-models"))
                     : FromFile(path!, sizes, parse.GetValue(output), parse.GetValue(headClasses));
@@ -81,8 +109,8 @@ internal static class BenchCommand
                 string set = parse.GetValue(trainable)!;
                 var settings = new BenchSettings
                 {
-                    Steps = parse.GetValue(steps),
-                    LearningRate = parse.GetValue(lr),
+                    Steps = parse.GetValue(steps) ?? 5,
+                    LearningRate = parse.GetValue(lr) ?? 1e-3f,
                     Seed = parse.GetValue(seed),
                     Interleave = !parse.GetValue(sequential),
                     IntraOpThreads = parse.GetValue(threads),
@@ -98,7 +126,7 @@ internal static class BenchCommand
                     },
                     SessionConfig = ParseConfig(parse.GetValue(sessionConfig) ?? []),
                     Passes = passList,
-                    Rewrite = new OnnxMemOpt.Patterns.RewriteOptions { GeluTable = GeluTableOption.Value(parse) },
+                    Rewrite = SiluTableOption.Options(parse),
                 };
                 var graphOptions = TrainableSets.Options(set, benchModel, parse.GetValue(rank), parse.GetValue(alpha), settings.Seed);
                 BenchOutcome outcome = TrainingProgress.Run(io, TrainingProgress.IsInteractive(io, json),
@@ -123,6 +151,43 @@ internal static class BenchCommand
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// `--task spam`: the demo's fine-tuning (MiniLM, LoRA, SpamAssassin, held-out evaluation) with the
+    /// bench's choice of trainable set, seed, passes and tables; sizes and schedule are the demo's
+    /// unless given. The JSON is the demo's report.json.
+    /// </summary>
+    private static int SpamTask(CommandIO io, string? preset, bool json, string work, DemoSettings settings, IReadOnlyList<BenchVariant> variants)
+    {
+        if (preset != "minilm") throw new UsageException("--task spam fine-tunes the minilm preset: give --preset minilm");
+        if (settings.EvalExamples is < 1 || settings.EvaluationInterval < 0) throw new UsageException("--eval-examples must be at least 1, --eval-every at least 0");
+        IReadOnlyList<DemoOutcome> outcomes = TrainingProgress.Run(io, TrainingProgress.IsInteractive(io, json),
+            [BenchGraphs.BaselineName, .. variants.Select(v => v.Name)], settings.Steps, onStep => DemoRunner.RunVariants(settings, variants, work, onStep));
+        if (json)
+        {
+            if (outcomes.Count == 1 && variants[0].Name == BenchGraphs.RewrittenName)
+            {
+                io.Out.WriteLine(DemoReport.ToJson(outcomes[0]).ToJsonString(JsonOutput.Options));
+            }
+            else
+            {
+                var reports = new System.Text.Json.Nodes.JsonArray();
+                foreach ((DemoOutcome outcome, BenchVariant variant) in outcomes.Zip(variants))
+                {
+                    var report = DemoReport.ToJson(outcome);
+                    report["variant"] = variant.Name;
+                    report["passes"] = new System.Text.Json.Nodes.JsonArray([.. variant.Passes.Select(p => (System.Text.Json.Nodes.JsonNode?)p)]);
+                    reports.Add(report);
+                }
+                io.Out.WriteLine(new System.Text.Json.Nodes.JsonObject { ["task"] = "spam", ["variants"] = reports }.ToJsonString(JsonOutput.Options));
+            }
+        }
+        else
+        {
+            foreach (DemoOutcome outcome in outcomes) BenchReport.Render(io, outcome.Comparison);
+        }
+        return ExitCodes.Success;
     }
 
     private static Dictionary<string, string> ParseConfig(IEnumerable<string> entries)

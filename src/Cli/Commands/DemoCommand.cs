@@ -7,8 +7,9 @@ namespace OnnxMemOpt.Cli.Commands;
 
 /// <summary>
 /// `onnxmemopt demo`: the main job on the embedded default. Fine-tunes all-MiniLM-L6-v2 with LoRA on
-/// the embedded sentiment sentences, baseline and rewritten side by side, prints the comparison and
-/// writes a report folder (charts of live memory and loss, report.md, report.json).
+/// the embedded SpamAssassin messages (spam vs ham), baseline and rewritten side by side, prints the
+/// comparison and writes a report folder (charts of live memory, loss and held-out accuracy,
+/// report.md, report.json).
 /// </summary>
 internal static class DemoCommand
 {
@@ -16,22 +17,25 @@ internal static class DemoCommand
     {
         var common = new CommonOptions();
         var output = new Option<string>("--out") { Description = "Report folder.", DefaultValueFactory = _ => "onnxmemopt-demo-report" };
-        var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => 100 };
-        var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 16 };
-        var seq = new Option<int>("--seq") { Description = "Tokens per sentence (padded).", DefaultValueFactory = _ => 32 };
+        var defaults = new DemoSettings();
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => defaults.Steps };
+        var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => defaults.Batch };
+        var seq = new Option<int>("--seq") { Description = "Word pieces per message (cut or padded).", DefaultValueFactory = _ => defaults.Sequence };
+        var evalExamples = new Option<int?>("--eval-examples") { Description = "Held-out messages to evaluate on (default: all of the held-out split)." };
         var passes = new Option<string?>("--passes") { Description = "Memory passes of the rewritten run, as rewrite's --passes (default: all that apply), e.g. msln to see MS-LN alone." };
         Option<string> geluTable = GeluTableOption.Create();
-        var command = new Command("demo", "Fine-tune all-MiniLM-L6-v2 with LoRA on a small embedded sentiment set, baseline vs rewritten, and write a report.");
-        foreach (Option option in new Option[] { output, steps, batch, seq, passes, geluTable })
+        Option<string> siluTable = SiluTableOption.Create();
+        var command = new Command("demo", "Fine-tune all-MiniLM-L6-v2 with LoRA on the embedded SpamAssassin corpus (spam vs ham), baseline vs rewritten, and write a report.");
+        foreach (Option option in new Option[] { output, steps, batch, seq, evalExamples, passes, geluTable, siluTable })
         {
             command.Options.Add(option);
         }
         common.AddTo(command);
         command.SetAction(parse =>
         {
-            if (parse.GetValue(steps) < 1 || parse.GetValue(batch) < 1 || parse.GetValue(seq) < 4)
+            if (parse.GetValue(steps) < 1 || parse.GetValue(batch) < 1 || parse.GetValue(seq) < 4 || parse.GetValue(evalExamples) is < 1)
             {
-                throw new UsageException("--steps and --batch must be at least 1, --seq at least 4");
+                throw new UsageException("--steps, --batch and --eval-examples must be at least 1, --seq at least 4");
             }
             if (common.BindingsFrom(parse).Values.Count > 0)
             {
@@ -40,13 +44,14 @@ internal static class DemoCommand
                 throw new UsageException("demo binds its model's symbolic dims (batch, sequence) from --batch and --seq; give those instead of --dim");
             }
             bool json = parse.GetValue(common.Json);
-            var settings = new DemoSettings
+            var settings = defaults with
             {
                 Steps = parse.GetValue(steps),
+                EvalExamples = parse.GetValue(evalExamples) ?? defaults.EvalExamples,
                 Batch = parse.GetValue(batch),
                 Sequence = parse.GetValue(seq),
                 Passes = RewriteCommand.ParsePasses(parse.GetValue(passes)),
-                Rewrite = new OnnxMemOpt.Patterns.RewriteOptions { GeluTable = GeluTableOption.Value(parse) },
+                Rewrite = SiluTableOption.Options(parse),
             };
             string reportDirectory = Path.GetFullPath(parse.GetValue(output)!);
             string work = Path.Combine(Path.GetTempPath(), "onnxmemopt-demo-" + Guid.NewGuid().ToString("N")[..8]);

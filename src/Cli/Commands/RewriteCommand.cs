@@ -4,6 +4,9 @@ using OnnxMemOpt.Graph;
 using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes;
+using OnnxMemOpt.Passes.Memory.Calibration;
+using OnnxMemOpt.Runtime.Calibration;
+using OnnxMemOpt.Runtime.Training;
 using OnnxMemOpt.Patterns;
 using OnnxMemOpt.Runtime.Artifacts;
 using OnnxMemOpt.Runtime.Sessions;
@@ -34,6 +37,9 @@ internal static class RewriteCommand
         var report = new Option<string>("--report") { Description = "Also write the JSON report to this file." };
         var foldTrainable = new Option<bool>("--fold-trainable-affine") { Description = "Let msln/msrms rewrite norms whose γ/β are trainable (reparameterised; reported)." };
         var runtimePeak = RuntimeArenaPeak.CreateOption();
+        var calibrationData = new Option<string[]>("--calibration-data") { Description = "Calibrated tables: a batch to calibrate on, in train's --data JSON format (repeatable; default: --calibration-batches seeded random batches).", Arity = ArgumentArity.ZeroOrMore };
+        var calibrationBatches = new Option<int>("--calibration-batches") { Description = "Calibrated tables without --calibration-data: this many random batches (integer inputs below --int-bound, masks all 1).", DefaultValueFactory = _ => 4 };
+        var intBound = new Option<int>("--int-bound") { Description = "Random calibration batches: integer inputs are drawn from [0, N) (token ids, labels).", DefaultValueFactory = _ => 2 };
         var command = new Command("rewrite", "Rewrite a training graph to keep less memory for the backward pass.");
         command.Arguments.Add(model);
         command.Options.Add(runtimePeak);
@@ -43,12 +49,16 @@ internal static class RewriteCommand
         command.Options.Add(foldTrainable);
         command.Options.Add(artifacts);
         command.Options.Add(GeluTableOption.Create());
+        command.Options.Add(SiluTableOption.Create());
+        command.Options.Add(calibrationData);
+        command.Options.Add(calibrationBatches);
+        command.Options.Add(intBound);
         common.AddTo(command);
         command.SetAction(parse =>
         {
             _ = common.BindingsFrom(parse); // a malformed --dim is a usage error before any file is read
             string[] selected = ParsePasses(parse.GetValue(passes));
-            var options = new RewriteOptions { FoldTrainableAffine = parse.GetValue(foldTrainable), GeluTable = GeluTableOption.Value(parse) };
+            var options = SiluTableOption.Options(parse, new RewriteOptions { FoldTrainableAffine = parse.GetValue(foldTrainable) });
             string input = parse.GetValue(model)!;
             if (Directory.Exists(input) || parse.GetValue(artifacts))
             {
@@ -61,6 +71,8 @@ internal static class RewriteCommand
             bool withRuntimePeak = parse.GetValue(runtimePeak);
             RuntimeArenaPeakResult? runtimeBefore = withRuntimePeak ? RuntimeArenaPeak.Of(loaded, dims) : null;
             PassResult result = selected.Length > 0 ? CheckedPasses.Run(loaded, selected, dims, options, RuntimeLoadCheck.Refusal) : new PassResult();
+            IReadOnlyList<CalibratedActivation> calibrated = Calibrate(loaded, options, dims, parse.GetValue(calibrationData) ?? [],
+                parse.GetValue(calibrationBatches), parse.GetValue(intBound));
             MemoryEstimate after = selected.Length > 0 ? MemoryEstimate.Of(loaded, dims) : before;
             RuntimeArenaPeakResult? runtimeAfter = withRuntimePeak ? (selected.Length > 0 ? RuntimeArenaPeak.Of(loaded, dims) : runtimeBefore) : null;
             string path = parse.GetValue(output)!;
@@ -72,6 +84,8 @@ internal static class RewriteCommand
                 ["passes"] = new JsonArray(selected.Select(p => (JsonNode?)JsonValue.Create(p)).ToArray()),
                 ["fold_trainable_affine"] = options.FoldTrainableAffine,
                 ["gelu_table"] = options.GeluTable,
+                ["silu_table"] = options.SiluTable,
+                ["calibrated"] = CalibrationJson(calibrated),
                 ["rewrites"] = MemoryReport.Rewrites(result),
                 ["skipped"] = MemoryReport.Skipped(result),
                 ["memory_before"] = MemoryReport.WithRuntimePeak(MemoryReport.ToJson(before), runtimeBefore),
@@ -91,6 +105,11 @@ internal static class RewriteCommand
                 var console = MemoryReport.Console(io.Out);
                 console.MarkupLine($"wrote {Markup.Escape(path)} ({(selected.Length == 0 ? "no passes applied" : string.Join(", ", selected))})");
                 MemoryReport.RenderResult(console, result);
+                foreach (CalibratedActivation c in calibrated)
+                {
+                    console.MarkupLine(Markup.Escape(FormattableString.Invariant(
+                        $"calibrated {c.Node}: thresholds {string.Join(", ", c.Table.Thresholds.Select(t => t.ToString("0.####", System.Globalization.CultureInfo.InvariantCulture)))}, levels {string.Join(", ", c.Table.Levels.Select(l => l.ToString("0.####", System.Globalization.CultureInfo.InvariantCulture)))}; expected dX cosine {c.Replaced.Cosine:F4} → {c.Calibrated.Cosine:F4} over {c.Samples} inputs")));
+                }
                 MemoryReport.RenderMemory(console, "before", before);
                 MemoryReport.RenderMemory(console, "after", after);
                 MemoryReport.RenderRuntimePeak(console, "before", runtimeBefore);
@@ -163,6 +182,39 @@ internal static class RewriteCommand
             throw new InvalidModelException(input, e.Message);
         }
     }
+
+
+    /// <summary>Calibrated tables when the options ask for them: on the data files given, else on seeded random batches.</summary>
+    private static IReadOnlyList<CalibratedActivation> Calibrate(OnnxModel model, RewriteOptions options, DimBindings dims, string[] files, int randomBatches, int intBound)
+    {
+        IReadOnlySet<TwoBitActivationKind> kinds = StepTableCalibrator.KindsAskedFor(options);
+        if (kinds.Count == 0 || !TwoBitPair.In(model.Graph).Any(p => kinds.Contains(p.Kind))) return [];
+        IReadOnlyList<TensorSpec> inputs = StepTableCalibrator.InputsNeeded(model, kinds);
+        if (files.Length == 0 && randomBatches < 1) throw new UsageException("--calibration-batches must be at least 1");
+        IReadOnlyList<TrainingBatch> batches = files.Length > 0
+            ? files.Select(f => TrainingDataFile.Read(f, inputs)).ToList()
+            : StepTableCalibrator.SyntheticBatches(inputs, new SyntheticBatchOptions { Dims = dims.Values, IntegerUpperBound = intBound, Seed = 1 }, randomBatches);
+        try
+        {
+            return StepTableCalibrator.Calibrate(model, batches, kinds);
+        }
+        finally
+        {
+            foreach (TrainingBatch batch in batches) batch.Dispose();
+        }
+    }
+
+    private static JsonArray CalibrationJson(IReadOnlyList<CalibratedActivation> calibrated) =>
+        new([.. calibrated.Select(c => (JsonNode?)new JsonObject
+        {
+            ["node"] = c.Node,
+            ["input"] = c.Input,
+            ["samples"] = c.Samples,
+            ["thresholds"] = new JsonArray([.. c.Table.Thresholds.Select(t => (JsonNode?)JsonValue.Create(t))]),
+            ["levels"] = new JsonArray([.. c.Table.Levels.Select(l => (JsonNode?)JsonValue.Create(l))]),
+            ["expected_dx_cosine_replaced"] = JsonOutput.Number(c.Replaced.Cosine),
+            ["expected_dx_cosine"] = JsonOutput.Number(c.Calibrated.Cosine),
+        })]);
 
     /// <summary>The passes a --passes value names, in pipeline order (null: all; "none": none).</summary>
     internal static string[] ParsePasses(string? list)

@@ -12,7 +12,12 @@ namespace OnnxMemOpt.Cli.Commands;
 /// </summary>
 internal static class TrainingDataFile
 {
-    public static TrainingBatch Read(string path, IReadOnlyList<TensorSpec> inputs)
+    /// <summary>The inputs of <paramref name="inputs"/> that the file holds (verify --data: the others stay random).</summary>
+    public static TrainingBatch ReadPresent(string path, IReadOnlyList<TensorSpec> inputs) => Read(path, inputs, requireAll: false);
+
+    public static TrainingBatch Read(string path, IReadOnlyList<TensorSpec> inputs) => Read(path, inputs, requireAll: true);
+
+    private static TrainingBatch Read(string path, IReadOnlyList<TensorSpec> inputs, bool requireAll)
     {
         JsonDocument document;
         try
@@ -36,6 +41,7 @@ internal static class TrainingDataFile
                 {
                     if (!values.TryGetProperty(input.Name, out JsonElement entry))
                     {
+                        if (!requireAll) continue;
                         throw new InvalidModelException(path, $"has no data for graph input '{input.Name}'");
                     }
                     AddInput(batch, path, input, entry);

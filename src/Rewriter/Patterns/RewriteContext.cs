@@ -82,10 +82,17 @@ public sealed record RewriteOptions
     public bool FoldTrainableAffine { get; init; }
 
     /// <summary>
-    /// The 2-bit GELU derivative table ReGelu2 and ReGelu2Grad use: the paper's (default) or Few-Bit
-    /// Backward's derivative-fitted one (same code and memory; see <c>TwoBitStepTable</c>).
+    /// The 2-bit GELU derivative table ReGelu2 and ReGelu2Grad use: the paper's (default), Few-Bit
+    /// Backward's derivative-fitted one, or tables calibrated per layer (same code and memory; see
+    /// <c>TwoBitStepTable</c>). Calibration needs the model run on data, which the rewrite passes
+    /// do not do: with <see cref="GeluTables.Calibrated"/> the rule writes the paper's table, and
+    /// the runtime's <c>StepTableCalibrator</c> then replaces it node by node (the rewrite and
+    /// bench commands run it whenever this option asks for it).
     /// </summary>
     public string GeluTable { get; init; } = GeluTables.Yang2024;
+
+    /// <summary>The 2-bit SiLU derivative table of ReSilu2/ReSilu2Grad: the paper's (default) or calibrated per layer, as <see cref="GeluTable"/>.</summary>
+    public string SiluTable { get; init; } = SiluTables.Yang2024;
 
     /// <summary>Wall-clock budget for all pattern matching of one pass run (see <see cref="RewriteContext.CheckTimeBudget"/>).</summary>
     public TimeSpan MatchTimeBudget { get; init; } = TimeSpan.FromSeconds(60);
@@ -117,5 +124,20 @@ public static class GeluTables
     /// <summary>Few-Bit Backward (Novikov et al., ICML 2023): levels fitted to GELU′ itself.</summary>
     public const string FewBit = "few-bit";
 
-    public static readonly string[] All = [Yang2024, FewBit];
+    /// <summary>Beyond the paper: thresholds and levels fitted to each layer's own input distribution, carried as node attributes.</summary>
+    public const string Calibrated = "calibrated";
+
+    public static readonly string[] All = [Yang2024, FewBit, Calibrated];
+}
+
+/// <summary>Names of the 2-bit SiLU derivative tables, as the ops' <c>table</c> attribute spells them.</summary>
+public static class SiluTables
+{
+    /// <summary>Yang et al. (ICML 2024), METHOD.md (thresholds cᵢ/α for x·σ(αx)).</summary>
+    public const string Yang2024 = GeluTables.Yang2024;
+
+    /// <summary>Fitted to each layer's own input distribution, as <see cref="GeluTables.Calibrated"/>.</summary>
+    public const string Calibrated = GeluTables.Calibrated;
+
+    public static readonly string[] All = [Yang2024, Calibrated];
 }

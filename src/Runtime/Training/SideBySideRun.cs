@@ -22,6 +22,14 @@ public sealed record SideBySideSettings
     /// </summary>
     public bool Interleave { get; init; } = true;
 
+    /// <summary>
+    /// Evaluate every this many optimizer steps as well as after the last one (0: after the last
+    /// one only), so that a run reports how held-out figures develop, not just where they end.
+    /// Evaluations run outside the timed steps and in the eval model's own session, so they change
+    /// neither the step times nor the training session's arena peak.
+    /// </summary>
+    public int EvaluationInterval { get; init; }
+
     public TrainerOptions Trainer { get; init; } = new();
 }
 
@@ -35,12 +43,18 @@ public sealed record RunResult(string Name, IReadOnlyList<float> Losses, IReadOn
 
     public float FinalLoss => Losses.Count > 0 ? Losses[^1] : float.NaN;
 
-    /// <summary>Set by the caller's evaluation after training (null when none ran).</summary>
-    public EvaluationResult? Evaluation { get; init; }
+    /// <summary>The caller's evaluations, in step order (empty when none ran); the last follows the last step.</summary>
+    public IReadOnlyList<EvaluationPoint> Evaluations { get; init; } = [];
+
+    /// <summary>The evaluation after the last step (null when none ran).</summary>
+    public EvaluationResult? Evaluation => Evaluations.Count > 0 ? Evaluations[^1].Result : null;
 }
 
 /// <summary>Loss and accuracy on held-out data.</summary>
 public sealed record EvaluationResult(double Loss, double Accuracy, int Examples);
+
+/// <summary>An evaluation after <paramref name="Step"/> optimizer steps (1-based: 1 = after the first).</summary>
+public sealed record EvaluationPoint(int Step, EvaluationResult Result);
 
 /// <summary>
 /// Trains several configurations of the same job (a baseline and its rewrite) on the same batches
@@ -55,7 +69,7 @@ public static class SideBySideRun
     /// <param name="batches">The micro-batch for a 0-based micro-step index (the warm-up uses 0); not disposed here.</param>
     /// <param name="settings">Steps, accumulation, interleaving, session options.</param>
     /// <param name="onStep">Called after each optimizer step: configuration name, 0-based step, mean loss.</param>
-    /// <param name="evaluate">Optional evaluation of each trained configuration.</param>
+    /// <param name="evaluate">Optional evaluation of each configuration, after the last step and every <see cref="SideBySideSettings.EvaluationInterval"/> steps.</param>
     public static IReadOnlyList<RunResult> Run(IReadOnlyList<RunConfiguration> configurations, Func<long, TrainingBatch> batches,
         SideBySideSettings settings, Action<string, int, float>? onStep = null, Func<Trainer, EvaluationResult>? evaluate = null)
     {
@@ -82,9 +96,10 @@ public static class SideBySideRun
                 foreach (ConfigurationRun run in runs)
                 {
                     run.OptimizerStep(step, batches, onStep);
+                    run.EvaluateIfDue(step, evaluate);
                 }
             }
-            return runs.Select(r => r.Finish(evaluate)).ToList();
+            return runs.Select(r => r.Finish()).ToList();
         }
         finally
         {
@@ -100,8 +115,9 @@ public static class SideBySideRun
         for (int step = 0; step < settings.Steps; step++)
         {
             run.OptimizerStep(step, batches, onStep);
+            run.EvaluateIfDue(step, evaluate);
         }
-        return run.Finish(evaluate);
+        return run.Finish();
     }
 
     /// <summary>One configuration's trainer and what it recorded.</summary>
@@ -110,6 +126,7 @@ public static class SideBySideRun
         private readonly Trainer _trainer = new(configuration.Artifacts, settings.Trainer);
         private readonly List<float> _losses = [];
         private readonly List<double> _times = [];
+        private readonly List<EvaluationPoint> _evaluations = [];
 
         public void WarmUp(Func<long, TrainingBatch> batches)
         {
@@ -134,10 +151,22 @@ public static class SideBySideRun
             onStep?.Invoke(configuration.Name, step, loss);
         }
 
-        public RunResult Finish(Func<Trainer, EvaluationResult>? evaluate) =>
+        /// <summary>Evaluates after 0-based <paramref name="step"/> when the interval says so, and always after the last step.</summary>
+        public void EvaluateIfDue(int step, Func<Trainer, EvaluationResult>? evaluate)
+        {
+            if (evaluate is null) return;
+            int done = step + 1;
+            bool due = done == settings.Steps || (settings.EvaluationInterval > 0 && done % settings.EvaluationInterval == 0);
+            if (due)
+            {
+                _evaluations.Add(new EvaluationPoint(done, evaluate(_trainer)));
+            }
+        }
+
+        public RunResult Finish() =>
             new(configuration.Name, _losses, _times, _trainer.MemoryStats(), _trainer.Parameters.Bytes)
             {
-                Evaluation = evaluate?.Invoke(_trainer),
+                Evaluations = _evaluations,
             };
 
         public void Dispose() => _trainer.Dispose();

@@ -47,6 +47,31 @@ public class BenchCommandTests(ITestOutputHelper output)
         Assert.Equal(2, CliRunner.Run("bench", "--preset", "nope").ExitCode);
         Assert.Equal(2, CliRunner.Run("bench", "--preset", "vit-tiny", "--steps", "0").ExitCode);
         Assert.Equal(2, CliRunner.Run("bench", "--preset", "vit-tiny", "--passes", "regelu2,nope").ExitCode);
+        // The spam task is MiniLM's; variants come from the study's catalog.
+        Assert.Equal(2, CliRunner.Run("bench", "--preset", "vit-tiny", "--task", "spam").ExitCode);
+        Assert.Equal(2, CliRunner.Run("bench", "--preset", "minilm", "--task", "spam", "--variants", "regelu2,nope").ExitCode);
+    }
+
+    /// <summary>
+    /// The accuracy study's form: several rewrites beside one baseline, on the demo's data, each
+    /// report with the same baseline run, its own passes and tables, held-out figures, and for
+    /// calibrated tables the fitted thresholds and levels.
+    /// </summary>
+    [Fact]
+    public void SpamTaskTrainsEveryVariantBesideOneBaseline()
+    {
+        CliRunner.Result result = CliRunner.Run("bench", "--preset", "minilm", "--task", "spam", "--trainable", "lora-qv", "--variants", "msln,regelu2-calibrated",
+            "--steps", "2", "--batch", "4", "--seq", "16", "--eval-examples", "8", "--eval-every", "0", "--json");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var variants = System.Text.Json.Nodes.JsonNode.Parse(result.Stdout)!["variants"]!.AsArray();
+        Assert.Equal(["msln", "regelu2-calibrated"], variants.Select(v => (string?)v!["variant"]));
+        Assert.Equal((double)variants[0]!["baseline"]!["eval_loss"]!, (double)variants[1]!["baseline"]!["eval_loss"]!);
+        Assert.All(variants, v => Assert.Equal(8, (int)v!["data"]!["eval_examples"]!));
+        Assert.Empty(variants[0]!["calibrated"]!.AsArray());
+        var calibrated = variants[1]!["calibrated"]!.AsArray();
+        Assert.Equal(6, calibrated.Count);
+        Assert.All(calibrated, c => Assert.True((double)c!["expected_dx_cosine"]! > (double)c["expected_dx_cosine_replaced"]!, c.ToJsonString()));
+        Assert.All(variants[1]!["activations"]!.AsArray(), a => Assert.Equal("calibrated", (string?)a!["table"]));
     }
 
     /// <summary>

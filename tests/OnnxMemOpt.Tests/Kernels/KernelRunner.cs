@@ -59,13 +59,14 @@ public sealed class KernelRunner : IDisposable
 
     public static TensorElementType ElementType(OrtValue value) => value.GetTensorTypeAndShape().ElementDataType;
 
-    /// <summary>Model: X -> op -> (Y, Code) -> opGrad(dY, Code) -> dX (both ops carry alpha and table when given).</summary>
-    public static TinyModel TwoBitPair(string op, KernelElementType type, long[] shape, float? alpha = null, string? table = null)
+    /// <summary>Model: X -> op -> (Y, Code) -> opGrad(dY, Code) -> dX (both ops carry alpha, table and the other attributes when given).</summary>
+    public static TinyModel TwoBitPair(string op, KernelElementType type, long[] shape, float? alpha = null, string? table = null, params AttributeProto[] more)
     {
         var dims = shape.Select(d => (long?)d).ToArray();
         var attributes = new List<AttributeProto>();
         if (alpha is { } a) attributes.Add(TinyModel.Attr("alpha", a));
         if (table is not null) attributes.Add(TinyModel.Attr("table", table));
+        attributes.AddRange(more);
         return new TinyModel()
             .Input("X", type.DataType(), dims)
             .Input("dY", type.DataType(), dims)

@@ -54,8 +54,8 @@ public class MemoryPassNumericTests(ITestOutputHelper output)
         Assert.True(forward <= 1e-5, $"forward {forward:E3}");
         foreach (string name in expected.Keys.Where(k => k.EndsWith("_grad", StringComparison.Ordinal)))
         {
-            double cosine = OnnxMemOpt.Cli.Commands.GradientComparison.Cosine(expected[name], actual[name]);
-            double relative = OnnxMemOpt.Cli.Commands.GradientComparison.RelativeError(expected[name], actual[name]);
+            double cosine = OnnxMemOpt.Runtime.Verification.GradientComparison.Cosine(expected[name], actual[name]);
+            double relative = OnnxMemOpt.Runtime.Verification.GradientComparison.RelativeError(expected[name], actual[name]);
             output.WriteLine($"{name}: cosine {cosine:F6}, relative error {relative:E2}");
             if (!approximate || name == "W2_grad")
             {

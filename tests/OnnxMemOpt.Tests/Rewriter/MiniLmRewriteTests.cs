@@ -122,5 +122,25 @@ public class MiniLmRewriteTests(ITestOutputHelper output)
         {
             Assert.True(gradient.GetProperty("method_rel_err").GetDouble() <= 1e-3, gradient.ToString());
         }
+        // LoRA B starts at zero, so every A gradient is exactly zero in both graphs: no cosine, said so.
+        var loraA = json.RootElement.GetProperty("gradients").EnumerateArray().Where(g => g.GetProperty("name").GetString()!.Contains("lora_A", StringComparison.Ordinal)).ToList();
+        Assert.Equal(12, loraA.Count);
+        Assert.All(loraA, g =>
+        {
+            Assert.Equal(JsonValueKind.Null, g.GetProperty("cosine").ValueKind);
+            Assert.Equal("zero in both", g.GetProperty("zero").GetString());
+        });
+        // Each of the six GELUs: its own dX against dY·GELU′(x) (the step table's error alone), and
+        // against the original run's dX, which also carries the later layers' errors in dY.
+        var activations = json.RootElement.GetProperty("activations").EnumerateArray().ToList();
+        Assert.Equal(6, activations.Count);
+        Assert.All(activations, a =>
+        {
+            Assert.Equal("yang2024", a.GetProperty("table").GetString());
+            Assert.InRange(a.GetProperty("cosine").GetDouble(), 0.5, 1.0);
+            Assert.InRange(a.GetProperty("propagated_cosine").GetDouble(), -1.0, 1.0);
+        });
+        // The last GELU's dY is exact (no approximate derivative comes before it in backward): there both figures agree.
+        Assert.Contains(activations, a => Math.Abs(a.GetProperty("cosine").GetDouble() - a.GetProperty("propagated_cosine").GetDouble()) < 1e-3);
     }
 }

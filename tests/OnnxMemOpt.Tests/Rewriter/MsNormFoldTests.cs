@@ -7,7 +7,7 @@ using OnnxMemOpt.Patterns;
 using OnnxMemOpt.Tests.Support;
 using Xunit.Abstractions;
 using static OnnxMemOpt.Tests.Support.TinyModel;
-using Comparison = OnnxMemOpt.Cli.Commands.GradientComparison;
+using Comparison = OnnxMemOpt.Runtime.Verification.GradientComparison;
 
 namespace OnnxMemOpt.Tests.Rewriter;
 

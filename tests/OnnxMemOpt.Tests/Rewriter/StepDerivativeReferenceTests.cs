@@ -52,8 +52,8 @@ public class StepDerivativeReferenceTests(ITestOutputHelper output)
         bool someGradientDiffers = false;
         foreach (string name in exact.Keys.Where(k => k.EndsWith("_grad", StringComparison.Ordinal)))
         {
-            double versusExact = OnnxMemOpt.Cli.Commands.GradientComparison.RelativeError(exact[name], actual[name]);
-            double versusMethod = OnnxMemOpt.Cli.Commands.GradientComparison.RelativeError(method[name], actual[name]);
+            double versusExact = OnnxMemOpt.Runtime.Verification.GradientComparison.RelativeError(exact[name], actual[name]);
+            double versusMethod = OnnxMemOpt.Runtime.Verification.GradientComparison.RelativeError(method[name], actual[name]);
             output.WriteLine($"{name}: vs exact {versusExact:E2}, vs step derivative {versusMethod:E2}");
             Assert.True(versusMethod <= 1e-5, $"{name}: {versusMethod:E3} from the method's reference");
             someGradientDiffers |= versusExact > 1e-3;
@@ -79,7 +79,7 @@ public class StepDerivativeReferenceTests(ITestOutputHelper output)
             MemoryPasses.Run(rewritten, ["regelu2"], options: new RewriteOptions { GeluTable = table });
             var actual = ModelFeeds.Run(rewritten.ToBytes(), feeds);
             return exact.Keys.Where(k => k.EndsWith("_grad", StringComparison.Ordinal))
-                .Max(k => OnnxMemOpt.Cli.Commands.GradientComparison.RelativeError(exact[k], actual[k]));
+                .Max(k => OnnxMemOpt.Runtime.Verification.GradientComparison.RelativeError(exact[k], actual[k]));
         }
         double paper = WorstError(GeluTables.Yang2024), fewBit = WorstError(GeluTables.FewBit);
         output.WriteLine($"worst gradient relative error: paper's table {paper:E3}, few-bit table {fewBit:E3}");

@@ -86,6 +86,13 @@ public sealed class TinyModel
         return attribute;
     }
 
+    public static AttributeProto Attr(string name, float[] values)
+    {
+        var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Floats };
+        attribute.Floats.AddRange(values);
+        return attribute;
+    }
+
     public static TensorProto FloatTensor(string name, long[] dims, float[] values)
     {
         var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };

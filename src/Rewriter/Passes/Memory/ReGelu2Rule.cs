@@ -61,8 +61,10 @@ public sealed class ReGelu2Rule : RewriteRule
         bool exactErfForward = IsErf(forward);
         string y = exactErfForward ? forward.Outputs[0] : graph.UniqueName($"{forward.Outputs[0]}_erf_unused");
         string name = graph.UniqueName($"{forward.Label}/ReGelu2");
-        // The paper's table is the ops' default: the attribute is written only for another one.
-        AttributeProto[] table = context.Options.GeluTable == GeluTables.Yang2024 ? [] : [GraphEdits.Attr("table", context.Options.GeluTable)];
+        // The paper's table is the ops' default: the attribute is written only for another one. A
+        // calibrated table starts as the paper's; calibration, which runs the model, replaces it.
+        string tableName = context.Options.GeluTable;
+        AttributeProto[] table = tableName is GeluTables.Yang2024 or GeluTables.Calibrated ? [] : [GraphEdits.Attr("table", tableName)];
         forwardNodes.Add(GraphEdits.Node("ReGelu2", MemoryRuleSupport.Domain, name, [input], [y, code], table));
         long? saved = MemoryRuleSupport.Bytes(context, x) - MemoryRuleSupport.CodeBytes(context, x);
 

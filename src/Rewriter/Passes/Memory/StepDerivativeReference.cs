@@ -16,8 +16,8 @@ public sealed record StepDerivativeReference(OnnxModel? Model, int Replaced, str
 /// method is from exact, and whether the kernels and the rewiring compute the method. This copy of
 /// the original graph replaces, for every ReGelu2Grad/ReSilu2Grad of the rewritten graph, the
 /// original node that produced the same dX by dY ⊙ level[code(X)] written in standard ONNX ops
-/// (Greater/Where/Mul in float32, the thresholds and levels from <see cref="TwoBitStepTable"/>, the
-/// GELU table the gradient op's <c>table</c> attribute names).
+/// (Greater/Where/Mul in float32, the thresholds and levels from <see cref="TwoBitStepTable.ForNode"/>:
+/// the table the gradient op's attributes name or carry).
 /// The rewritten graph's gradients must equal this reference to float32 rounding.
 /// </summary>
 public static class StepDerivativeReferenceBuilder
@@ -72,11 +72,11 @@ public static class StepDerivativeReferenceBuilder
                     return Refused($"the original graph has no value '{x}' (the input of {forward.Label})");
                 }
             }
-            bool gelu = gradient.OpType == "ReGelu2Grad";
-            double alpha = gelu ? 1.0 : gradient.GetFloat("alpha", 1.0f);
             int dyType = types.TryGetValue(dY, out TensorType? t) ? t.ElementType : ElementTypes.Float;
-            TwoBitStepTable table = gelu ? TwoBitStepTable.ForGelu(gradient.GetString("table", GeluTables.Yang2024)) : TwoBitStepTable.Silu;
-            nodes.AddRange(StepDerivative(graph, table, alpha, x, dY, dX, dyType));
+            // The gradient op's own attributes say which table (thresholds in units of x): the
+            // paper's, few-bit, or one calibrated for this layer.
+            TwoBitStepTable table = TwoBitStepTable.ForNode(gradient);
+            nodes.AddRange(StepDerivative(graph, table, x, dY, dX, dyType));
             graph.ReplaceNodes([replacedNode], nodes);
             replaced++;
         }
@@ -100,7 +100,7 @@ public static class StepDerivativeReferenceBuilder
         graph.Producer(value) is not null || graph.IsGraphInput(value) || graph.Initializer(value) is not null;
 
     /// <summary>dX = dY ⊙ level[code(X)], compared and multiplied in float32 as the kernels do.</summary>
-    private static IEnumerable<NodeProto> StepDerivative(OnnxGraph graph, TwoBitStepTable table, double alpha, string x, string dY, string dX, int dyType)
+    private static IEnumerable<NodeProto> StepDerivative(OnnxGraph graph, TwoBitStepTable table, string x, string dY, string dX, int dyType)
     {
         string prefix = $"{dX}/step_reference";
         string Name(string hint) => graph.UniqueName($"{prefix}/{hint}");
@@ -119,7 +119,7 @@ public static class StepDerivativeReferenceBuilder
         for (int i = 0; i < 3; i++)
         {
             string above = Name($"above_c{i}"), chosen = Name($"level_upto_c{i}");
-            yield return GraphEdits.Node("Greater", "", Name($"GreaterC{i}"), [xf, Constant($"c{i}", table.FloatThreshold(i, alpha))], [above]);
+            yield return GraphEdits.Node("Greater", "", Name($"GreaterC{i}"), [xf, Constant($"c{i}", table.FloatThreshold(i))], [above]);
             yield return GraphEdits.Node("Where", "", Name($"WhereC{i}"), [above, Constant($"level{i + 1}", (float)table.Levels[i + 1]), level], [chosen]);
             level = chosen;
         }

@@ -1,3 +1,7 @@
+using OnnxMemOpt.Graph;
+using OnnxMemOpt.Passes.Memory.Calibration;
+using OnnxMemOpt.Patterns;
+
 namespace OnnxMemOpt.Passes.Memory;
 
 /// <summary>
@@ -32,6 +36,43 @@ public sealed record TwoBitStepTable(double[] Thresholds, double[] Levels)
     public static TwoBitStepTable Silu { get; } = new(
         [-6.3050461001646445, -0.0008684942046214787, 6.325815242089708],
         [0.0, -0.04060357190528599, 1.0403218566243821, 1.0]);
+
+    /// <summary>
+    /// A table fitted to one layer's inputs (<c>table = "calibrated"</c>): thresholds in units of x
+    /// (for SiLU too: no division by α) and levels, both as the float attributes the ops carry.
+    /// </summary>
+    public static TwoBitStepTable Calibrated(float[] thresholds, float[] levels)
+    {
+        ArgumentNullException.ThrowIfNull(thresholds);
+        ArgumentNullException.ThrowIfNull(levels);
+        if (thresholds.Length != 3 || levels.Length != 4) throw new ArgumentException("a 2-bit table has 3 thresholds and 4 levels");
+        if (!(thresholds[0] < thresholds[1] && thresholds[1] < thresholds[2])) throw new ArgumentException($"thresholds must increase strictly: {string.Join(", ", thresholds)}");
+        if (thresholds.Concat(levels).Any(v => !float.IsFinite(v))) throw new ArgumentException("thresholds and levels must be finite");
+        return new TwoBitStepTable(thresholds.Select(t => (double)t).ToArray(), levels.Select(l => (double)l).ToArray());
+    }
+
+    /// <summary>
+    /// The table a ReGelu2/ReGelu2Grad/ReSilu2/ReSilu2Grad node computes with, with its thresholds
+    /// in units of x (the published SiLU table's divided by the node's α), as the kernels read it
+    /// (two_bit_table_attributes.h).
+    /// </summary>
+    public static TwoBitStepTable ForNode(OnnxNode node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        bool gelu = node.OpType.StartsWith("ReGelu2", StringComparison.Ordinal);
+        string name = node.GetString("table", GeluTables.Yang2024);
+        if (name == StepTableAttributes.Calibrated)
+        {
+            return Calibrated(node.GetFloats(StepTableAttributes.Thresholds)?.ToArray() ?? [], node.GetFloats(StepTableAttributes.Levels)?.ToArray() ?? []);
+        }
+        if (gelu) return ForGelu(name);
+        if (name != GeluTables.Yang2024) throw new ArgumentException($"unknown SiLU table '{name}' on {node.Label}");
+        double alpha = node.GetFloat("alpha", 1.0f);
+        return new TwoBitStepTable(Silu.Thresholds.Select(c => c / alpha).ToArray(), Silu.Levels);
+    }
+
+    /// <summary>code(x) = [x &gt; c₀] + [x &gt; c₁] + [x &gt; c₂], compared in double; NaN gives 0.</summary>
+    public int CodeOf(double x) => (x > Thresholds[0] ? 1 : 0) + (x > Thresholds[1] ? 1 : 0) + (x > Thresholds[2] ? 1 : 0);
 
     /// <summary>
     /// Threshold i divided by <paramref name="alpha"/> as the float the kernels compare against:

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "onnxruntime_cxx_api.h"
 
@@ -45,6 +46,19 @@ inline std::string StringAttr(const OrtKernelInfo* info, const char* name, const
   Ort::ThrowOnError(Ort::GetApi().KernelInfoGetAttribute_string(info, name, value.data(), &size));
   value.resize(size > 0 ? size - 1 : 0);  // size counts the terminating NUL
   return value;
+}
+
+// A float-list attribute (ONNX "floats"), or nullopt when the node does not carry it.
+inline std::optional<std::vector<float>> OptionalFloatsAttr(const OrtKernelInfo* info, const char* name) {
+  size_t size = 0;
+  OrtStatus* status = Ort::GetApi().KernelInfoGetAttributeArray_float(info, name, nullptr, &size);
+  if (status != nullptr) {
+    Ort::GetApi().ReleaseStatus(status);
+    return std::nullopt;
+  }
+  std::vector<float> values(size);
+  if (size > 0) Ort::ThrowOnError(Ort::GetApi().KernelInfoGetAttributeArray_float(info, name, values.data(), &size));
+  return values;
 }
 
 }  // namespace onnxmemopt

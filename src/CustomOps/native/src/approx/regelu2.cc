@@ -1,26 +1,28 @@
 // ReGelu2(X) -> Y, Code and ReGelu2Grad(dY, Code) -> dX, domain com.onnxmemopt v1, for float,
 // float16 and bfloat16: exact erf-GELU forward, backward through the ReGELU2 step derivative.
-// Optional attribute table: "yang2024" (default, the paper's table) or "few-bit" (Few-Bit
-// Backward's derivative-fitted 2-bit table); both ops of a pair must carry the same table.
+// Optional attribute table: "yang2024" (default, the paper's table), "few-bit" (Few-Bit
+// Backward's derivative-fitted 2-bit table) or "calibrated" (thresholds and levels given as
+// attributes, fitted per layer); both ops of a pair must carry the same table
+// (two_bit_table_attributes.h).
 #include "activation_math.h"
 #include "onnxmemopt/registry.h"
 #include "two_bit_approx.h"
+#include "two_bit_table_attributes.h"
 
 namespace onnxmemopt::approx {
 namespace {
 
-const StepTable& GeluTable(const OrtKernelInfo* info) {
-  const std::string name = StringAttr(info, "table", "yang2024");
-  if (name == "yang2024") return kReGelu2Table;
-  if (name == "few-bit") return kFewBitGelu2Table;
-  throw Ort::Exception("ReGelu2: attribute table must be \"yang2024\" or \"few-bit\", got \"" + name + "\"",
-                       ORT_INVALID_ARGUMENT);
+FloatThresholds GeluThresholds(const OrtKernelInfo* info) {
+  const ChosenTable chosen = GeluTableFrom(info);
+  return MakeThresholds(chosen.table, chosen.threshold_divisor);
 }
+
+FloatLevels GeluLevels(const OrtKernelInfo* info) { return MakeLevels(GeluTableFrom(info).table); }
 
 template <typename Elem>
 class ReGelu2Kernel {
  public:
-  ReGelu2Kernel(const OrtApi&, const OrtKernelInfo* info) : thresholds_(MakeThresholds(GeluTable(info), 1.0)) {}
+  ReGelu2Kernel(const OrtApi&, const OrtKernelInfo* info) : thresholds_(GeluThresholds(info)) {}
   void Compute(Ort::KernelContext& context) { RunForward<Elem>(context, GeluActivation{}, thresholds_); }
 
  private:
@@ -30,7 +32,7 @@ class ReGelu2Kernel {
 template <typename Elem>
 class ReGelu2GradKernel {
  public:
-  ReGelu2GradKernel(const OrtApi&, const OrtKernelInfo* info) : levels_(MakeLevels(GeluTable(info))) {}
+  ReGelu2GradKernel(const OrtApi&, const OrtKernelInfo* info) : levels_(GeluLevels(info)) {}
   void Compute(Ort::KernelContext& context) { RunBackward<Elem>(context, levels_); }
 
  private:
@@ -59,7 +61,7 @@ template <typename Elem>
 class ReGelu2CudaKernel {
  public:
   ReGelu2CudaKernel(const OrtApi&, const OrtKernelInfo* info)
-      : thresholds_(MakeThresholds(GeluTable(info), 1.0)) {}
+      : thresholds_(GeluThresholds(info)) {}
   void Compute(Ort::KernelContext& context) {
     RunCudaForward<Elem>(context, cuda::Activation::kGelu, 1.0, thresholds_);
   }
@@ -71,7 +73,7 @@ class ReGelu2CudaKernel {
 template <typename Elem>
 class ReGelu2GradCudaKernel {
  public:
-  ReGelu2GradCudaKernel(const OrtApi&, const OrtKernelInfo* info) : levels_(MakeLevels(GeluTable(info))) {}
+  ReGelu2GradCudaKernel(const OrtApi&, const OrtKernelInfo* info) : levels_(GeluLevels(info)) {}
   void Compute(Ort::KernelContext& context) { RunCudaBackward<Elem>(context, levels_); }
 
  private:

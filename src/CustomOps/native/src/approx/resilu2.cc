@@ -3,9 +3,12 @@
 // (alpha 1) and QuickGelu (alpha 1.702). Its derivative at x is SiLU'(alpha x), so the ReSiLU2
 // levels apply with thresholds c_i / alpha. alpha must be positive (the interval order flips
 // otherwise); both ops of a pair must carry the same alpha, which only moves the thresholds.
+// Optional attribute table: "yang2024" (default, the paper's table) or "calibrated" (thresholds in
+// units of x and levels given as attributes, fitted per layer; two_bit_table_attributes.h).
 #include "activation_math.h"
 #include "onnxmemopt/registry.h"
 #include "two_bit_approx.h"
+#include "two_bit_table_attributes.h"
 
 namespace onnxmemopt::approx {
 namespace {
@@ -19,11 +22,19 @@ float PositiveAlpha(const OrtKernelInfo* info) {
   return alpha;
 }
 
+FloatThresholds SiluThresholds(const OrtKernelInfo* info, double alpha) {
+  const ChosenTable chosen = SiluTableFrom(info, alpha);
+  return MakeThresholds(chosen.table, chosen.threshold_divisor);
+}
+
+// The levels do not depend on alpha: the gradient reads it only to validate it.
+FloatLevels SiluLevels(const OrtKernelInfo* info) { return MakeLevels(SiluTableFrom(info, PositiveAlpha(info)).table); }
+
 template <typename Elem>
 class ReSilu2Kernel {
  public:
   ReSilu2Kernel(const OrtApi&, const OrtKernelInfo* info)
-      : alpha_(PositiveAlpha(info)), thresholds_(MakeThresholds(kReSilu2Table, alpha_)) {}
+      : alpha_(PositiveAlpha(info)), thresholds_(SiluThresholds(info, alpha_)) {}
   void Compute(Ort::KernelContext& context) { RunForward<Elem>(context, SiluActivation{alpha_}, thresholds_); }
 
  private:
@@ -31,13 +42,10 @@ class ReSilu2Kernel {
   FloatThresholds thresholds_;
 };
 
-// The gradient reads alpha only to validate it: the levels do not depend on it.
 template <typename Elem>
 class ReSilu2GradKernel {
  public:
-  ReSilu2GradKernel(const OrtApi&, const OrtKernelInfo* info) : levels_(MakeLevels(kReSilu2Table)) {
-    PositiveAlpha(info);
-  }
+  ReSilu2GradKernel(const OrtApi&, const OrtKernelInfo* info) : levels_(SiluLevels(info)) {}
   void Compute(Ort::KernelContext& context) { RunBackward<Elem>(context, levels_); }
 
  private:
@@ -66,7 +74,7 @@ template <typename Elem>
 class ReSilu2CudaKernel {
  public:
   ReSilu2CudaKernel(const OrtApi&, const OrtKernelInfo* info)
-      : alpha_(PositiveAlpha(info)), thresholds_(MakeThresholds(kReSilu2Table, alpha_)) {}
+      : alpha_(PositiveAlpha(info)), thresholds_(SiluThresholds(info, alpha_)) {}
   void Compute(Ort::KernelContext& context) {
     RunCudaForward<Elem>(context, cuda::Activation::kSilu, alpha_, thresholds_);
   }
@@ -79,9 +87,7 @@ class ReSilu2CudaKernel {
 template <typename Elem>
 class ReSilu2GradCudaKernel {
  public:
-  ReSilu2GradCudaKernel(const OrtApi&, const OrtKernelInfo* info) : levels_(MakeLevels(kReSilu2Table)) {
-    PositiveAlpha(info);
-  }
+  ReSilu2GradCudaKernel(const OrtApi&, const OrtKernelInfo* info) : levels_(SiluLevels(info)) {}
   void Compute(Ort::KernelContext& context) { RunCudaBackward<Elem>(context, levels_); }
 
  private:

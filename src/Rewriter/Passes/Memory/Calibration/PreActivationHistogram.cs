@@ -1,0 +1,61 @@
+namespace OnnxMemOpt.Passes.Memory.Calibration;
+
+/// <summary>
+/// How one activation's inputs are distributed, counted on a fixed grid: bins of width 1/64 over
+/// [−16, 16], and one open bin at either end for everything beyond. Past ±16 every derivative the
+/// tables approximate is 0 or 1 to within 1e-6 (GELU′ within 1e-50, SiLU′ within 2e-6), so nothing
+/// is lost by lumping the tails; inside, the derivative changes by at most 0.013 across a bin (GELU′′ peaks at 0.8).
+/// NaN inputs (code 0 in the kernels) are left out.
+/// </summary>
+public sealed class PreActivationHistogram
+{
+    public const double Limit = 16.0;
+    public const int BinsPerUnit = 64;
+
+    /// <summary>Counts: [0] below −16, [1..N] the grid, [N+1] above 16.</summary>
+    private readonly long[] _counts = new long[GridBins + 2];
+
+    public static int GridBins => (int)(2 * Limit * BinsPerUnit);
+
+    /// <summary>Bins including the two open tails.</summary>
+    public static int BinCount => GridBins + 2;
+
+    public long Total { get; private set; }
+
+    public IReadOnlyList<long> Counts => _counts;
+
+    public void Add(ReadOnlySpan<float> values)
+    {
+        foreach (float v in values)
+        {
+            if (float.IsNaN(v)) continue;
+            _counts[BinOf(v)]++;
+            Total++;
+        }
+    }
+
+    public void Add(PreActivationHistogram other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        for (int i = 0; i < _counts.Length; i++) _counts[i] += other._counts[i];
+        Total += other.Total;
+    }
+
+    /// <summary>
+    /// The bin of x. The kernels' code is [x &gt; c], so bin b holds (lower edge, upper edge]: a
+    /// threshold placed on an edge then splits the samples exactly as the kernels will.
+    /// </summary>
+    public static int BinOf(double x)
+    {
+        if (x <= -Limit) return 0;
+        if (x > Limit) return GridBins + 1;
+        int b = (int)Math.Ceiling((x + Limit) * BinsPerUnit);  // 1..GridBins
+        return Math.Clamp(b, 1, GridBins);
+    }
+
+    /// <summary>The edge between bin b−1 and bin b (b = 1..BinCount−1): −16 + (b−1)/64.</summary>
+    public static double LowerEdge(int bin) => -Limit + (double)(bin - 1) / BinsPerUnit;
+
+    /// <summary>Where a bin's derivative is read: its centre, or for the open tails a point well inside them.</summary>
+    public static double Representative(int bin) => bin == 0 ? -2 * Limit : bin == GridBins + 1 ? 2 * Limit : LowerEdge(bin) + 0.5 / BinsPerUnit;
+}
