@@ -75,7 +75,11 @@ internal static class VerifyCommand
             var actual = RunStep(after, afterSet.Checkpoint, afterSession, feeds);
             MethodReference method = MethodReference.Run(before, after, feeds, beforeSet.Checkpoint);
 
-            IReadOnlyList<ActivationGradient> activations = ActivationGradientCheck.Run(after, feeds, before);
+            // An artifact's parameters come from its checkpoint; the original's may differ (folded
+            // affines), so there the propagated figure, which needs both runs, is left out.
+            IReadOnlyList<ActivationGradient> activations = afterSet.Checkpoint is { } afterCheckpoint
+                ? ActivationGradientCheck.Run(after, StepFeeds(after, afterCheckpoint, feeds))
+                : ActivationGradientCheck.Run(after, feeds, before);
 
             double forward = 0;
             var gradients = new JsonArray();
@@ -210,6 +214,7 @@ internal static class VerifyCommand
         {
             return RunAll(model, session, feeds);
         }
+        // The gradients accumulate into this step's own buffers, read back below.
         ArtifactStepInputs step = ArtifactStepInputs.Create(model, checkpoint);
         Dictionary<string, double[]> outputs = RunAll(model, session, [.. feeds.Where(f => !step.InputNames.Contains(f.Name)), .. step.Feeds]);
         foreach (var (name, gradient) in step.AccumulatedGradients())
@@ -217,6 +222,12 @@ internal static class VerifyCommand
             outputs[name] = gradient;
         }
         return outputs;
+    }
+
+    private static List<NamedOnnxValue> StepFeeds(OnnxModel model, OrtCheckpoint checkpoint, IReadOnlyCollection<NamedOnnxValue> feeds)
+    {
+        ArtifactStepInputs step = ArtifactStepInputs.Create(model, checkpoint);
+        return [.. feeds.Where(f => !step.InputNames.Contains(f.Name)), .. step.Feeds];
     }
 
     private static VerifiedModel LoadVerified(string path)

@@ -3,6 +3,7 @@ using Microsoft.ML.OnnxRuntime;
 using OnnxMemOpt.CustomOps;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
+using OnnxMemOpt.Runtime.Sessions;
 
 namespace OnnxMemOpt.Runtime.Calibration;
 
@@ -30,36 +31,21 @@ internal static class IntermediateOutputs
     }
 
     /// <summary>
-    /// A session on <paramref name="model"/> with the project's op library, optimised as the
-    /// trainer's sessions are (ONNX Runtime's full optimisation), so that the values read are the
-    /// ones training computes. Where the optimisers refuse the graph, it runs as written: they do on
-    /// MiniLM's training graph with batch and sequence left symbolic (a backward Reshape is left
-    /// with two -1 target dimensions), which `verify` may be given.
+    /// A session on <paramref name="probe"/> (a copy of <paramref name="source"/>, whose folder its
+    /// external data is read from) with the project's op library, optimised as the trainer's sessions
+    /// are (ONNX Runtime's full optimisation), so that the values read are the ones training computes.
     /// </summary>
-    public static InferenceSession Open(ModelProto model, string source)
+    public static InferenceSession Open(ModelProto probe, OnnxModel source)
     {
-        if (model.Graph.Initializer.Any(t => t.DataLocation == TensorProto.Types.DataLocation.External))
-        {
-            throw new UnsupportedModelException(source, "its weights are in external data files, which a probe session opened from memory cannot read");
-        }
-        byte[] bytes = model.ToByteArray();
+        OnnxModel model = OnnxModel.FromProto(probe, source.FileName, source.BaseDirectory, source.Limits);
+        using SessionOptions options = CustomOpLibrary.CreateSessionOptions();
         try
         {
-            using SessionOptions optimised = CustomOpLibrary.CreateSessionOptions();
-            return new InferenceSession(bytes, optimised);
+            return ModelSessions.Open(model, options);
         }
-        catch (OnnxRuntimeException)
+        catch (OnnxRuntimeException e)
         {
-            using SessionOptions asWritten = CustomOpLibrary.CreateSessionOptions();
-            asWritten.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
-            try
-            {
-                return new InferenceSession(bytes, asWritten);
-            }
-            catch (OnnxRuntimeException e)
-            {
-                throw new UnsupportedModelException(source, $"ONNX Runtime cannot run it: {e.Message}", inner: e);
-            }
+            throw new UnsupportedModelException(source.FileName, $"ONNX Runtime cannot run it: {e.Message}", inner: e);
         }
     }
 

@@ -85,7 +85,7 @@ public static class StepTableCalibrator
         var probe = IntermediateOutputs.Of(model.Proto, values, onlyWhatTheyNeed: true);
         var initialized = probe.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var histograms = values.ToDictionary(v => v, _ => new PreActivationHistogram(), StringComparer.Ordinal);
-        using InferenceSession session = IntermediateOutputs.Open(probe, model.FileName);
+        using InferenceSession session = IntermediateOutputs.Open(probe, model);
         using var runOptions = new RunOptions();
         int counted = 0;
         foreach (TrainingBatch batch in batches)

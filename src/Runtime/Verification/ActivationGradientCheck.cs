@@ -101,7 +101,7 @@ public static class ActivationGradientCheck
     private static Dictionary<string, double[]> Read(OnnxModel model, IReadOnlyList<string> values, Func<InferenceSession, IReadOnlyList<string>, Dictionary<string, double[]>> run)
     {
         var probe = IntermediateOutputs.Of(model.Proto, values, onlyWhatTheyNeed: true);
-        using InferenceSession session = IntermediateOutputs.Open(probe, model.FileName);
+        using InferenceSession session = IntermediateOutputs.Open(probe, model);
         try
         {
             return run(session, values);
