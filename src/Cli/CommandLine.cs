@@ -39,6 +39,7 @@ internal static class CommandLine
         catch (ModelException e)
         {
             stderr.WriteLine($"onnxmemopt: {e.Message}");
+            WriteStackWhenDebugging(stderr, e);
             return ExitCodes.InvalidInput;
         }
         catch (Exception e) when (e is UsageException or OnnxMemOpt.Graph.UnknownDimensionException)

@@ -49,21 +49,41 @@ internal static class IntermediateOutputs
         }
     }
 
+    /// <summary>
+    /// Walks back from the outputs through producers, not through the node list: a rewritten graph
+    /// need not list its nodes in topological order (ONNX Runtime sorts them), so a single reverse
+    /// pass would drop a producer listed after its consumer.
+    /// </summary>
     private static void KeepWhatOutputsNeed(GraphProto graph)
     {
-        var needed = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        var kept = new List<NodeProto>();
-        for (int i = graph.Node.Count - 1; i >= 0; i--)
+        var producer = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < graph.Node.Count; i++)
         {
-            NodeProto node = graph.Node[i];
-            if (!node.Output.Any(needed.Contains)) continue;
-            kept.Add(node);
-            foreach (string input in node.Input.Where(n => n.Length > 0)) needed.Add(input);
+            foreach (string output in graph.Node[i].Output.Where(n => n.Length > 0)) producer[output] = i;
         }
-        kept.Reverse();
+        var needed = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var pending = new Stack<string>(needed);
+        var keep = new bool[graph.Node.Count];
+        while (pending.Count > 0)
+        {
+            if (!producer.TryGetValue(pending.Pop(), out int index) || keep[index]) continue;
+            keep[index] = true;
+            foreach (string input in InputsOf(graph.Node[index]).Where(needed.Add)) pending.Push(input);
+        }
+        var kept = graph.Node.Where((_, i) => keep[i]).ToList();
         graph.Node.Clear();
         graph.Node.AddRange(kept);
         foreach (TensorProto unused in graph.Initializer.Where(t => !needed.Contains(t.Name)).ToList()) graph.Initializer.Remove(unused);
         foreach (ValueInfoProto unused in graph.Input.Where(i => !needed.Contains(i.Name)).ToList()) graph.Input.Remove(unused);
+    }
+
+    /// <summary>A node's inputs and whatever its subgraphs (If/Loop/Scan bodies) read from outside them.</summary>
+    private static IEnumerable<string> InputsOf(NodeProto node)
+    {
+        foreach (string input in node.Input.Where(n => n.Length > 0)) yield return input;
+        foreach (GraphProto body in node.Attribute.SelectMany(a => a.G is null ? a.Graphs : a.Graphs.Prepend(a.G)))
+        {
+            foreach (string input in body.Node.SelectMany(InputsOf)) yield return input;
+        }
     }
 }

@@ -100,7 +100,12 @@ public static class ActivationGradientCheck
 
     private static Dictionary<string, double[]> Read(OnnxModel model, IReadOnlyList<string> values, Func<InferenceSession, IReadOnlyList<string>, Dictionary<string, double[]>> run)
     {
-        var probe = IntermediateOutputs.Of(model.Proto, values, onlyWhatTheyNeed: true);
+        // The whole graph with the values added as outputs, not the part they need: gradients need
+        // nearly all of it anyway, and it is the graph training runs. A pruned CLIP LoRA backward
+        // (fixtures/exported/clip-*) was seen to break in ONNX Runtime 1.31's extended-level
+        // fusions ("Node input ... is not a graph input, initializer, or output of a previous
+        // node") while the whole graph loads at every level.
+        var probe = IntermediateOutputs.Of(model.Proto, values, onlyWhatTheyNeed: false);
         using InferenceSession session = IntermediateOutputs.Open(probe, model);
         try
         {
