@@ -6,6 +6,7 @@ using OnnxMemOpt.Graph.Shapes;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Patterns;
+using OnnxMemOpt.Runtime.Verification;
 
 namespace OnnxMemOpt.Cli.Commands;
 
@@ -15,8 +16,9 @@ namespace OnnxMemOpt.Cli.Commands;
 /// fixed seed (the generator advances), so a finite difference of the loss would measure the
 /// masks' change, not the parameter's. The masks are captured from one run of the graph; the graph
 /// checked then reads them from an input instead, y = x ⊙ mask / (1 − ratio), the value Dropout
-/// computes with that mask, while its DropoutGrad reads the same mask as before. (verify runs each
-/// graph once, so a fixed seed is enough there: RandomOps.) Dropouts are matched by their output
+/// computes with that mask, while its DropoutGrad reads the same mask as before. The capture run seeds
+/// every Dropout by its node name (RandomOps), so the masks, and so the figures, repeat from run to
+/// run. (verify runs each graph once, so a fixed seed is enough there.) Dropouts are matched by their output
 /// name, which the rewrite passes never change.
 /// </summary>
 internal sealed class FrozenDropout
@@ -38,6 +40,10 @@ internal sealed class FrozenDropout
         var dropouts = model.Graph.Nodes.Where(DropoutMode.IsTraining).ToList();
         if (dropouts.Count == 0) return null;
         OnnxModel copy = OnnxModel.FromProto(model.Proto.Clone(), model.FileName, model.BaseDirectory, model.Limits);
+        // Unseeded, ONNX Runtime draws from the clock: every process would check the gradient at
+        // other masks, so a figure measured once could not be reproduced (CI saw 1e-4 where a
+        // local run saw 3e-7). Seeds from the node names make the masks a function of the graph.
+        RandomOps.MakeDeterministic(copy.Proto, RandomOpPolicy.FixedSeed);
         var maskOf = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (OnnxNode node in copy.Graph.Nodes.Where(DropoutMode.IsTraining).ToList())
         {

@@ -32,6 +32,29 @@ public sealed class TrainGraphCliTests
     }
 
     [Fact]
+    public void GradcheckOfATrainingModeExportIsReproducibleAndAtFloat64Precision()
+    {
+        // A training-mode ViT export: Dropout in training mode, LayerNormalization with its
+        // statistics read by LayerNormalizationGrad, Gelu. Each once made the float64 check
+        // report float32-sized errors (unseeded masks, float32 statistics, an approximate erf).
+        using var temp = new TempDirectory();
+        string forward = Path.Combine(SharedTestData.RepoRoot, "fixtures", "exported", "vit-cls-opset17-train-fp32.onnx");
+        string training = temp.File("train.onnx");
+        Assert.Equal(0, CliRunner.Run("train-graph", forward, "-o", training, "--trainable", "full").ExitCode);
+
+        var first = JsonNode.Parse(CliRunner.Run("gradcheck", training, "--params", "30", "--seed", "6", "--json").Stdout)!;
+        var second = JsonNode.Parse(CliRunner.Run("gradcheck", training, "--params", "30", "--seed", "6", "--json").Stdout)!;
+        Assert.Equal("float64", (string?)first["precision"]);
+        Assert.Equal(first["loss"]!.GetValue<double>(), second["loss"]!.GetValue<double>());
+        Assert.Equal(first["max_rel_err"]!.GetValue<double>(), second["max_rel_err"]!.GetValue<double>());
+        foreach (int seed in new[] { 1, 2, 5 })
+        {
+            var check = CliRunner.Run("gradcheck", training, "--params", "30", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json", "--tolerance", "5e-6");
+            Assert.True(check.ExitCode == 0, check.Stdout + check.Stderr);
+        }
+    }
+
+    [Fact]
     public void HeadOnlyWithMseAndWithoutFusion()
     {
         using var temp = new TempDirectory();
