@@ -1,3 +1,4 @@
+using OnnxMemOpt.Runtime.Bench;
 using OnnxMemOpt.Passes;
 using OnnxMemOpt.Patterns;
 

@@ -1,3 +1,4 @@
+using OnnxMemOpt.Runtime.Bench;
 using OnnxMemOpt.Fixtures;
 using OnnxMemOpt.Fixtures.Models;
 using OnnxMemOpt.Graph;

@@ -1,3 +1,4 @@
+using OnnxMemOpt.Runtime.Bench;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using OnnxMemOpt.Cli.Commands;

@@ -1,3 +1,4 @@
+using OnnxMemOpt.Runtime.Bench;
 using System.CommandLine;
 using OnnxMemOpt.Cli.Bench;
 using OnnxMemOpt.Cli.Demo;
@@ -30,7 +31,7 @@ internal static class BenchCommand
         var heads = new Option<int?>("--heads") { Description = "Attention heads (fixture presets)." };
         var vocab = new Option<int?>("--vocab") { Description = "Vocabulary (llama, roberta presets)." };
         var trainable = new Option<string>("--trainable") { Description = "lora-qv (LoRA on q and v), lora-all (all linear weights), lora-fa, full.", DefaultValueFactory = _ => "lora-qv" };
-        trainable.AcceptOnlyFromAmong(TrainableSets.Names);
+        trainable.AcceptOnlyFromAmong([.. TrainableSets.Names]);
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps measured after the warm-up step (default 5; --task spam: the demo's)." };
         var rank = new Option<int>("--lora-rank") { Description = "LoRA rank.", DefaultValueFactory = _ => 8 };
         var alpha = new Option<double>("--lora-alpha") { Description = "LoRA alpha.", DefaultValueFactory = _ => 16 };

@@ -16,6 +16,12 @@ internal sealed class CommonOptions
         Arity = ArgumentArity.ZeroOrMore,
     };
 
+    /// <summary>`--runtime-peak` of inspect and rewrite (<see cref="Runtime.Memory.RuntimeArenaPeak"/>).</summary>
+    public static Option<bool> RuntimePeakOption() => new("--runtime-peak")
+    {
+        Description = "Also estimate ONNX Runtime's CPU arena peak of one step (the bench's estimate): the runtime optimises the graph, the estimator replays its schedule, buffer reuse and arena. Bind every symbolic input dim with --dim.",
+    };
+
     public void AddTo(Command command)
     {
         command.Options.Add(Json);

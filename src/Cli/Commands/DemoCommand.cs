@@ -1,3 +1,4 @@
+using OnnxMemOpt.Runtime.Bench;
 using System.CommandLine;
 using OnnxMemOpt.Cli.Bench;
 using OnnxMemOpt.Cli.Demo;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
-using Microsoft.ML.OnnxRuntime;
 using OnnxMemOpt.Onnx;
+using OnnxMemOpt.Runtime.Verification;
 
 namespace OnnxMemOpt.Cli.Commands;
 
@@ -33,18 +33,10 @@ internal static class GradcheckCommand
             _ = common.BindingsFrom(parse); // a malformed --dim is a usage error before any file is read
             OnnxModel loaded = OnnxModel.Load(parse.GetValue(model)!);
             var dims = common.BindingsFor(parse, loaded);
-            bool useFloat64 = !parse.GetValue(float32);
-            GradientChecker checker;
-            try
-            {
-                checker = new GradientChecker(loaded, dims, parse.GetValue(seed), parse.GetValue(randomizeZero), useFloat64);
-            }
-            catch (OnnxRuntimeException) when (useFloat64)
-            {
-                // Some op has no float64 kernel: check the graph in its own precision instead.
-                useFloat64 = false;
-                checker = new GradientChecker(loaded, dims, parse.GetValue(seed), parse.GetValue(randomizeZero), float64: false);
-            }
+            GradientChecker checker = parse.GetValue(float32)
+                ? new GradientChecker(loaded, dims, parse.GetValue(seed), parse.GetValue(randomizeZero))
+                : GradientChecker.PreferringFloat64(loaded, dims, parse.GetValue(seed), parse.GetValue(randomizeZero));
+            bool useFloat64 = checker.Float64;
             GradientCheckResult result;
             double lossValue;
             using (checker)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using OnnxMemOpt.Runtime.Memory;
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Graph.Shapes;
 using OnnxMemOpt.Memory;
@@ -17,7 +18,7 @@ internal static class InspectCommand
     {
         var common = new CommonOptions();
         var model = CommonOptions.ModelArgument();
-        var runtimePeak = RuntimeArenaPeak.CreateOption();
+        var runtimePeak = CommonOptions.RuntimePeakOption();
         var command = new Command("inspect", "Report opsets, op counts by domain:op, parameter bytes and the memory estimate of a model.");
         command.Arguments.Add(model);
         command.Options.Add(runtimePeak);

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using OnnxMemOpt.Runtime.Memory;
 using OnnxMemOpt.Memory;
 using OnnxMemOpt.Patterns;
 using Spectre.Console;

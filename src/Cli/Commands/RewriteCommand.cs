@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using OnnxMemOpt.Runtime.Memory;
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
@@ -36,7 +37,7 @@ internal static class RewriteCommand
         var passes = new Option<string>("--passes") { Description = "Comma-separated passes: fuse, regelu2, resilu2, msln, msrms, recompute, leaf-order, or none (default: all that apply)." };
         var report = new Option<string>("--report") { Description = "Also write the JSON report to this file." };
         var foldTrainable = new Option<bool>("--fold-trainable-affine") { Description = "Let msln/msrms rewrite norms whose γ/β are trainable (reparameterised; reported)." };
-        var runtimePeak = RuntimeArenaPeak.CreateOption();
+        var runtimePeak = CommonOptions.RuntimePeakOption();
         var calibrationData = new Option<string[]>("--calibration-data") { Description = "Calibrated tables: a batch to calibrate on, in train's --data JSON format (repeatable; default: --calibration-batches seeded random batches).", Arity = ArgumentArity.ZeroOrMore };
         var calibrationBatches = new Option<int>("--calibration-batches") { Description = "Calibrated tables without --calibration-data: this many random batches (integer inputs below --int-bound, masks all 1).", DefaultValueFactory = _ => 4 };
         var intBound = new Option<int>("--int-bound") { Description = "Random calibration batches: integer inputs are drawn from [0, N) (token ids, labels).", DefaultValueFactory = _ => 2 };

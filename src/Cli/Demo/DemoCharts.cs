@@ -1,3 +1,4 @@
+using OnnxMemOpt.Runtime.Bench;
 using OnnxMemOpt.Cli.Bench;
 using OnnxMemOpt.Memory;
 using ScottPlot;

@@ -1,3 +1,4 @@
+using OnnxMemOpt.Runtime.Bench;
 using System.Diagnostics;
 using OnnxMemOpt.Cli.Bench;
 using OnnxMemOpt.Passes.Memory.Calibration;

@@ -1,3 +1,4 @@
+using OnnxMemOpt.Runtime.Bench;
 using System.Text.Json.Nodes;
 using OnnxMemOpt.Cli.Bench;
 using OnnxMemOpt.Passes.Training;

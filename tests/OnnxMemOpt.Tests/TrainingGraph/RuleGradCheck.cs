@@ -1,3 +1,4 @@
+using OnnxMemOpt.Runtime.Verification;
 using OnnxMemOpt.Cli.Commands;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;

@@ -1,14 +1,14 @@
 using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxMemOpt.Runtime.Training;
 
-namespace OnnxMemOpt.Cli.Bench;
+namespace OnnxMemOpt.Runtime.Bench;
 
 /// <summary>
 /// The bench's data: a small pool of seeded random batches that every configuration sees in the same
 /// order (floats standard normal, integers per <see cref="IntegerFill"/>). Cycling a few fixed batches
 /// lets the loss fall, so "same loss after N steps" compares a real optimisation, not noise.
 /// </summary>
-internal sealed class BenchBatches : IDisposable
+public sealed class BenchBatches : IDisposable
 {
     private readonly List<TrainingBatch> _pool = [];
 

@@ -3,10 +3,10 @@ using OnnxMemOpt.Memory.Runtime;
 using OnnxMemOpt.Passes.Training;
 using OnnxMemOpt.Runtime.Training;
 
-namespace OnnxMemOpt.Cli.Bench;
+namespace OnnxMemOpt.Runtime.Bench;
 
 /// <summary>What a bench run trains: steps, optimizer, schedule and how the two sessions take turns.</summary>
-internal sealed record BenchSettings
+public sealed record BenchSettings
 {
     public int Steps { get; init; } = 5;
 
@@ -62,7 +62,7 @@ internal sealed record BenchSettings
 /// Runs the bench: the baseline and rewritten graphs on the same batches with the same seeds, each
 /// in its own fresh session (warm-up step first), and gathers estimated beside measured figures.
 /// </summary>
-internal static class BenchRunner
+public static class BenchRunner
 {
     /// <summary>Batches a calibrated table is fitted on: a few million activation inputs per layer at the presets' sizes.</summary>
     public const int CalibrationBatches = 4;

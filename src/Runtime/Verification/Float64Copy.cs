@@ -1,9 +1,10 @@
+using System.Collections.Frozen;
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Graph.Shapes;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
 
-namespace OnnxMemOpt.Cli.Commands;
+namespace OnnxMemOpt.Runtime.Verification;
 
 /// <summary>
 /// A float64 copy of a float32 model, for finite-difference checks: float32 rounding in a deep
@@ -17,20 +18,19 @@ namespace OnnxMemOpt.Cli.Commands;
 /// fraction accurate to float64 (<see cref="Float64Ops.Erf"/>): the Abramowitz–Stegun formula used
 /// before had its slope 7e-6 off erf', which gradcheck reported as 1e-5 gradient errors on GELU models.
 /// </summary>
-internal static class Float64Copy
+public static class Float64Copy
 {
     private const double ErfSeriesLimit = 2.5;
     private const int ErfSeriesTerms = 36;
     private const int ErfFractionTerms = 40;
 
     /// <summary>Ops without float64 CPU kernels in ONNX Runtime 1.31 (Erf is rebuilt instead).</summary>
-    public static readonly IReadOnlySet<string> Float32Only = new HashSet<string>(StringComparer.Ordinal)
-    {
-        "FusedMatMul",
-    };
+    public static readonly IReadOnlySet<string> Float32Only = new[] { "FusedMatMul" }.ToFrozenSet(StringComparer.Ordinal);
 
+    /// <summary>The float64 copy of <paramref name="model"/>; the model itself is not changed.</summary>
     public static OnnxModel Convert(OnnxModel model)
     {
+        ArgumentNullException.ThrowIfNull(model);
         IReadOnlyDictionary<string, TensorType> types = ShapeInference.Infer(model.Graph);
         ModelProto proto = model.Proto.Clone();
         GraphProto graph = proto.Graph;

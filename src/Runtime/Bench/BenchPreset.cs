@@ -2,10 +2,10 @@ using OnnxMemOpt.Graph;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes.Training;
 
-namespace OnnxMemOpt.Cli.Bench;
+namespace OnnxMemOpt.Runtime.Bench;
 
 /// <summary>How the bench fills an integer input: uniform below a bound, or one constant (masks, segment ids).</summary>
-internal sealed record IntegerFill(long Bound, long? Constant = null);
+public sealed record IntegerFill(long Bound, long? Constant = null);
 
 /// <summary>
 /// A forward model ready for the bench: where the loss goes (output, optional classification head),
@@ -13,7 +13,7 @@ internal sealed record IntegerFill(long Bound, long? Constant = null);
 /// "lora-all" adapt ("all" means every linear layer inside the transformer blocks: an output head
 /// that writes a graph output cannot take an adapter).
 /// </summary>
-internal sealed record BenchModel(
+public sealed record BenchModel(
     string Name,
     OnnxModel Forward,
     string? Output,
@@ -32,12 +32,12 @@ internal sealed record BenchModel(
 }
 
 /// <summary>Size overrides given on the command line (null keeps the preset's value).</summary>
-internal sealed record BenchSizes(int? Batch = null, int? Sequence = null, int? Blocks = null, int? Hidden = null, int? Mlp = null, int? Heads = null, int? Vocab = null);
+public sealed record BenchSizes(int? Batch = null, int? Sequence = null, int? Blocks = null, int? Hidden = null, int? Mlp = null, int? Heads = null, int? Vocab = null);
 
 /// <summary>The trainable sets of `bench --trainable`.</summary>
-internal static class TrainableSets
+public static class TrainableSets
 {
-    public static readonly string[] Names = ["lora-qv", "lora-all", "lora-fa", "full"];
+    public static IReadOnlyList<string> Names { get; } = ["lora-qv", "lora-all", "lora-fa", "full"];
 
     /// <summary>The training-graph options for <paramref name="set"/> on <paramref name="model"/>.</summary>
     public static TrainingGraphOptions Options(string set, BenchModel model, int loraRank, double loraAlpha, int seed) => new()

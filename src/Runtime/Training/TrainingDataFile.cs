@@ -1,20 +1,20 @@
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxMemOpt.Onnx;
-using OnnxMemOpt.Runtime.Training;
 
-namespace OnnxMemOpt.Cli.Commands;
+namespace OnnxMemOpt.Runtime.Training;
 
 /// <summary>
-/// A batch given as JSON for `train --data FILE`: each graph input by name, with its shape and
+/// A batch given as JSON (`train --data FILE`, `verify --data FILE`): each graph input by name, with its shape and
 /// values; element types follow the graph's input declarations.
 /// <code>{ "inputs": { "input-0": { "shape": [2, 784], "values": [0.1, ...] }, "labels": { "shape": [2], "values": [1, 1] } } }</code>
 /// </summary>
-internal static class TrainingDataFile
+public static class TrainingDataFile
 {
     /// <summary>The inputs of <paramref name="inputs"/> that the file holds (verify --data: the others stay random).</summary>
     public static TrainingBatch ReadPresent(string path, IReadOnlyList<TensorSpec> inputs) => Read(path, inputs, requireAll: false);
 
+    /// <summary>Every input of <paramref name="inputs"/>, each of which the file must hold; a bad file throws <see cref="InvalidModelException"/> naming it.</summary>
     public static TrainingBatch Read(string path, IReadOnlyList<TensorSpec> inputs) => Read(path, inputs, requireAll: true);
 
     private static TrainingBatch Read(string path, IReadOnlyList<TensorSpec> inputs, bool requireAll)

@@ -3,7 +3,7 @@ using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Runtime.Memory;
 using OnnxMemOpt.Runtime.Training;
 
-namespace OnnxMemOpt.Cli.Bench;
+namespace OnnxMemOpt.Runtime.Bench;
 
 /// <summary>
 /// The bench's estimated peak for one configuration: ONNX Runtime writes the graph it will run (its
@@ -11,7 +11,7 @@ namespace OnnxMemOpt.Cli.Bench;
 /// replays the runtime's allocation planner and BFC arena over it. Nothing is run: the figure comes
 /// from the graph and the model of the runtime, and the measured peak stays an independent check.
 /// </summary>
-internal static class BenchArenaEstimate
+public static class BenchArenaEstimate
 {
     private const string OptimizedFile = "runtime_optimized.onnx";
 

@@ -10,28 +10,28 @@ using OnnxMemOpt.Runtime.Calibration;
 using OnnxMemOpt.Runtime.Sessions;
 using OnnxMemOpt.Runtime.Training;
 
-namespace OnnxMemOpt.Cli.Bench;
+namespace OnnxMemOpt.Runtime.Bench;
 
 /// <summary>One configuration's graph, ready to train: its artifacts on disk and its memory estimate.</summary>
-internal sealed record BenchGraph(string Name, TrainingArtifacts Artifacts, MemoryEstimate Estimate);
+public sealed record BenchGraph(string Name, TrainingArtifacts Artifacts, MemoryEstimate Estimate);
 
 /// <summary>The baseline training graph and its rewrite, with what the rewrite did (and, for calibrated tables, what calibration fitted).</summary>
-internal sealed record BenchGraphPair(BenchGraph Baseline, BenchGraph Rewritten, PassResult Rewrites, int TrainedParameters)
+public sealed record BenchGraphPair(BenchGraph Baseline, BenchGraph Rewritten, PassResult Rewrites, int TrainedParameters)
 {
     public IReadOnlyList<CalibratedActivation> Calibrated { get; init; } = [];
 }
 
 /// <summary>One rewritten configuration: its name (also its artifact folder), memory passes and their options.</summary>
-internal sealed record BenchVariant(string Name, IReadOnlyList<string> Passes, RewriteOptions Options);
+public sealed record BenchVariant(string Name, IReadOnlyList<string> Passes, RewriteOptions Options);
 
 /// <summary>A rewritten configuration's graph, with what its rewrite (and calibration) did.</summary>
-internal sealed record BenchVariantGraph(BenchVariant Variant, BenchGraph Graph, PassResult Rewrites, IReadOnlyList<CalibratedActivation> Calibrated);
+public sealed record BenchVariantGraph(BenchVariant Variant, BenchGraph Graph, PassResult Rewrites, IReadOnlyList<CalibratedActivation> Calibrated);
 
 /// <summary>The baseline and any number of rewritten configurations of the same training graph.</summary>
-internal sealed record BenchGraphSet(BenchGraph Baseline, IReadOnlyList<BenchVariantGraph> Variants, int TrainedParameters);
+public sealed record BenchGraphSet(BenchGraph Baseline, IReadOnlyList<BenchVariantGraph> Variants, int TrainedParameters);
 
 /// <summary>What the rewritten configuration needs beyond its passes: data to calibrate on, and a look at the graph before it is written.</summary>
-internal sealed record BenchRewriteHooks
+public sealed record BenchRewriteHooks
 {
     /// <summary>Batches for calibrated 2-bit tables, given the baseline's artifacts (their input specs); required when the options ask for calibration.</summary>
     public Func<TrainingArtifacts, IEnumerable<TrainingBatch>>? CalibrationData { get; init; }
@@ -47,7 +47,7 @@ internal sealed record BenchRewriteHooks
 /// is written before the rewrite runs in place on the same model, so that a paper-scale graph is
 /// held in memory only once.
 /// </summary>
-internal static class BenchGraphs
+public static class BenchGraphs
 {
     public const string BaselineName = "baseline";
     public const string RewrittenName = "rewritten";

@@ -6,14 +6,22 @@ using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Runtime.Sessions;
 
-namespace OnnxMemOpt.Cli.Commands;
+namespace OnnxMemOpt.Runtime.Verification;
 
 /// <summary>One compared element: the graph's gradient and the finite-difference estimate.</summary>
-internal sealed record GradientSample(string Parameter, long Index, double Analytic, double Numeric, double RelErr);
+/// <param name="Parameter">The parameter (graph input with an initializer and a '&lt;name&gt;_grad' output).</param>
+/// <param name="Index">The element's flat index in the parameter.</param>
+/// <param name="Analytic">The graph's gradient for the element.</param>
+/// <param name="Numeric">The finite-difference estimate of the loss's derivative.</param>
+/// <param name="RelErr">|Analytic − Numeric| over the larger of the two, at least a floor below which gradients count as zero.</param>
+public sealed record GradientSample(string Parameter, long Index, double Analytic, double Numeric, double RelErr);
 
 /// <summary>The outcome of a gradient check.</summary>
-internal sealed record GradientCheckResult(double MaxRelErr, IReadOnlyList<GradientSample> Samples)
+/// <param name="MaxRelErr">The worst relative error of the samples.</param>
+/// <param name="Samples">Every compared element.</param>
+public sealed record GradientCheckResult(double MaxRelErr, IReadOnlyList<GradientSample> Samples)
 {
+    /// <summary>How many elements were compared.</summary>
     public int Checked => Samples.Count;
 }
 
@@ -26,15 +34,24 @@ internal sealed record GradientCheckResult(double MaxRelErr, IReadOnlyList<Gradi
 /// graphs use a step large enough to keep rounding noise small. Training-mode Dropout masks are
 /// drawn once and held fixed (<see cref="FrozenDropout"/>).
 /// </summary>
-internal sealed class GradientChecker : IDisposable
+public sealed class GradientChecker : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly Dictionary<string, Feed> _feeds = new(StringComparer.Ordinal);
     private readonly string _loss;
     private readonly Random _random;
 
+    /// <summary>
+    /// A checker on <paramref name="model"/>: inputs without an initializer are drawn from
+    /// <paramref name="seed"/> (symbolic dims from <paramref name="dims"/>, else 2); all-zero
+    /// parameters (LoRA B) are replaced by uniform values in ±<paramref name="randomizeZeroParameters"/>
+    /// when it is positive; <paramref name="float64"/> checks a float64 copy (<see cref="Float64Copy"/>).
+    /// ONNX Runtime's refusal to open the graph surfaces as <see cref="OnnxRuntimeException"/>.
+    /// </summary>
     public GradientChecker(OnnxModel model, DimBindings? dims = null, int seed = 1234, double randomizeZeroParameters = 0, bool float64 = false)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        Float64 = float64;
         _random = new Random(seed);
         if (float64) model = Float64Copy.Convert(model);
         GraphProto graph = model.Proto.Graph;
@@ -82,6 +99,26 @@ internal sealed class GradientChecker : IDisposable
         _session = ModelSessions.Open(model, options);
     }
 
+    /// <summary>
+    /// A checker on a float64 copy of the graph, or on the graph in its own precision when some op
+    /// of the copy has no float64 kernel; <see cref="Float64"/> says which.
+    /// </summary>
+    public static GradientChecker PreferringFloat64(OnnxModel model, DimBindings? dims = null, int seed = 1234, double randomizeZeroParameters = 0)
+    {
+        try
+        {
+            return new GradientChecker(model, dims, seed, randomizeZeroParameters, float64: true);
+        }
+        catch (OnnxRuntimeException)
+        {
+            return new GradientChecker(model, dims, seed, randomizeZeroParameters, float64: false);
+        }
+    }
+
+    /// <summary>Whether the check runs on a float64 copy rather than the graph's own precision.</summary>
+    public bool Float64 { get; }
+
+    /// <summary>The parameters the check can sample: inputs with an initializer and a '&lt;name&gt;_grad' output.</summary>
     public List<string> Parameters { get; } = [];
 
     /// <summary>Replaces an input's value (e.g. fixed token ids or labels).</summary>
@@ -102,6 +139,7 @@ internal sealed class GradientChecker : IDisposable
         return picks;
     }
 
+    /// <summary>Compares the graph's gradient with the finite-difference estimate at each element.</summary>
     public GradientCheckResult Check(IReadOnlyList<(string Parameter, long Index)> elements)
     {
         Dictionary<string, double[]> analytic = RunGradients(elements.Select(e => e.Parameter).Distinct());
@@ -125,8 +163,10 @@ internal sealed class GradientChecker : IDisposable
         return new GradientCheckResult(samples.Count == 0 ? 0 : samples.Max(s => s.RelErr), samples);
     }
 
+    /// <summary>The loss at the current parameter values.</summary>
     public double Loss() => RunLoss();
 
+    /// <inheritdoc/>
     public void Dispose() => _session.Dispose();
 
     private double Central(string parameter, long index, double h)

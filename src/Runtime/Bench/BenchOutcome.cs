@@ -3,10 +3,10 @@ using OnnxMemOpt.Memory.Runtime;
 using OnnxMemOpt.Patterns;
 using OnnxMemOpt.Runtime.Training;
 
-namespace OnnxMemOpt.Cli.Bench;
+namespace OnnxMemOpt.Runtime.Bench;
 
 /// <summary>One configuration's figures: measured (arena MaxInUse, step times, losses) beside estimated.</summary>
-internal sealed record ConfigurationFigures(string Name, RunResult Run, MemoryEstimate Estimate, ArenaReplay? ArenaEstimate)
+public sealed record ConfigurationFigures(string Name, RunResult Run, MemoryEstimate Estimate, ArenaReplay? ArenaEstimate)
 {
     public long MeasuredPeakBytes => Run.MeasuredPeakBytes;
 
@@ -33,7 +33,7 @@ internal sealed record ConfigurationFigures(string Name, RunResult Run, MemoryEs
 }
 
 /// <summary>Everything one bench run produced.</summary>
-internal sealed record BenchOutcome(
+public sealed record BenchOutcome(
     string Model,
     string Shape,
     string Trainable,

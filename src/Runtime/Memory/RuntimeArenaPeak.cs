@@ -1,41 +1,38 @@
-using System.CommandLine;
 using Microsoft.ML.OnnxRuntime;
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Memory.Runtime;
 using OnnxMemOpt.Onnx;
-using OnnxMemOpt.Runtime.Memory;
 using OnnxMemOpt.Runtime.Training;
 
-namespace OnnxMemOpt.Cli.Commands;
+namespace OnnxMemOpt.Runtime.Memory;
 
 /// <summary>The runtime arena estimate for one model, or why there is none.</summary>
-internal sealed record RuntimeArenaPeakResult(long? Bytes, string? Problem);
+/// <param name="Bytes">The estimated CPU arena peak of one step; null when there is no estimate.</param>
+/// <param name="Problem">Why there is no estimate (an unbound dim, a size the runtime's graph leaves unknown, a model ONNX Runtime refuses).</param>
+public sealed record RuntimeArenaPeakResult(long? Bytes, string? Problem);
 
 /// <summary>
-/// `--runtime-peak` of inspect and rewrite: the estimate the bench reports beside its measured peak.
+/// The estimate the bench reports beside its measured peak (`--runtime-peak` of inspect and rewrite).
 /// ONNX Runtime optimises the graph as a trainer's session would (custom ops registered,
 /// ORT_ENABLE_ALL, memory pattern and pre-packing off) and writes it; <see cref="RuntimeArenaEstimate"/>
 /// replays the runtime's execution order, buffer sharing and BFC arena on it. It counts the CPU arena
 /// only: graph inputs and outputs are taken as bound by the caller, initializers live outside the
-/// arena. Nothing is run. Symbolic input dims are fixed to their --dim values first, because the
+/// arena. Nothing is run. Symbolic input dims are fixed to their bound values first, because the
 /// runtime plans buffer reuse only for static shapes.
 /// </summary>
-internal static class RuntimeArenaPeak
+public static class RuntimeArenaPeak
 {
-    public static Option<bool> CreateOption() => new("--runtime-peak")
-    {
-        Description = "Also estimate ONNX Runtime's CPU arena peak of one step (the bench's estimate): the runtime optimises the graph, the estimator replays its schedule, buffer reuse and arena. Bind every symbolic input dim with --dim.",
-    };
-
     private static readonly TrainerOptions SessionLikeBench = new()
     {
         EnableMemoryPattern = false,
         SessionConfig = new Dictionary<string, string> { ["session.disable_prepacking"] = "1" },
     };
 
+    /// <summary>The estimate for <paramref name="model"/> with every symbolic input dim bound by <paramref name="dims"/>.</summary>
     public static RuntimeArenaPeakResult Of(OnnxModel model, DimBindings dims)
     {
         ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(dims);
         OnnxModel copy = OnnxModel.FromProto(model.Proto.Clone(), model.FileName, model.BaseDirectory);
         foreach (var input in copy.Graph.Proto.Input)
         {

@@ -6,9 +6,8 @@ using OnnxMemOpt.Graph.Shapes;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Onnx.Proto;
 using OnnxMemOpt.Patterns;
-using OnnxMemOpt.Runtime.Verification;
 
-namespace OnnxMemOpt.Cli.Commands;
+namespace OnnxMemOpt.Runtime.Verification;
 
 /// <summary>
 /// Dropout masks drawn once and then held fixed, for gradcheck. A Dropout in training mode (what a
