@@ -1,16 +1,14 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
-using OnnxMemOpt.Runtime.Memory;
 using OnnxMemOpt.Graph;
 using OnnxMemOpt.Memory;
 using OnnxMemOpt.Onnx;
 using OnnxMemOpt.Passes;
 using OnnxMemOpt.Passes.Memory.Calibration;
-using OnnxMemOpt.Runtime.Calibration;
-using OnnxMemOpt.Runtime.Training;
 using OnnxMemOpt.Patterns;
 using OnnxMemOpt.Runtime.Artifacts;
-using OnnxMemOpt.Runtime.Sessions;
+using OnnxMemOpt.Runtime.Memory;
+using OnnxMemOpt.Runtime.Rewriting;
 using Spectre.Console;
 
 namespace OnnxMemOpt.Cli.Commands;
@@ -68,14 +66,19 @@ internal static class RewriteCommand
             OnnxModel loaded = OnnxModel.Load(input);
             DimBindings dims = common.BindingsFor(parse, loaded);
             _ = loaded.Graph; // the IR is built over the document: what is saved is what the IR holds
-            MemoryEstimate before = MemoryEstimate.Of(loaded, dims);
-            bool withRuntimePeak = parse.GetValue(runtimePeak);
-            RuntimeArenaPeakResult? runtimeBefore = withRuntimePeak ? RuntimeArenaPeak.Of(loaded, dims) : null;
-            PassResult result = selected.Length > 0 ? CheckedPasses.Run(loaded, selected, dims, options, RuntimeLoadCheck.Refusal) : new PassResult();
-            IReadOnlyList<CalibratedActivation> calibrated = Calibrate(loaded, options, dims, parse.GetValue(calibrationData) ?? [],
-                parse.GetValue(calibrationBatches), parse.GetValue(intBound));
-            MemoryEstimate after = selected.Length > 0 ? MemoryEstimate.Of(loaded, dims) : before;
-            RuntimeArenaPeakResult? runtimeAfter = withRuntimePeak ? (selected.Length > 0 ? RuntimeArenaPeak.Of(loaded, dims) : runtimeBefore) : null;
+            string[] dataFiles = parse.GetValue(calibrationData) ?? [];
+            if (dataFiles.Length == 0 && parse.GetValue(calibrationBatches) < 1) throw new UsageException("--calibration-batches must be at least 1");
+            ModelRewriteReport rewritten = ModelRewriter.Rewrite(loaded, new ModelRewriteRequest
+            {
+                Passes = selected,
+                Options = options,
+                Dims = dims,
+                CalibrationDataFiles = dataFiles,
+                CalibrationBatches = parse.GetValue(calibrationBatches),
+                CalibrationIntegerBound = parse.GetValue(intBound),
+                RuntimePeak = parse.GetValue(runtimePeak),
+            });
+            (PassResult result, MemoryEstimate before, MemoryEstimate after, IReadOnlyList<CalibratedActivation> calibrated, RuntimeArenaPeakResult? runtimeBefore, RuntimeArenaPeakResult? runtimeAfter) = rewritten;
             string path = parse.GetValue(output)!;
             loaded.Save(path);
             var json = new JsonObject
@@ -93,10 +96,7 @@ internal static class RewriteCommand
                 ["memory_after"] = MemoryReport.WithRuntimePeak(MemoryReport.ToJson(after), runtimeAfter),
             };
             string text = json.ToJsonString(JsonOutput.Options);
-            if (parse.GetValue(report) is { } reportPath)
-            {
-                File.WriteAllText(reportPath, text + Environment.NewLine);
-            }
+            if (parse.GetValue(report) is { } reportPath) WriteReport(reportPath, text);
             if (parse.GetValue(common.Json))
             {
                 io.Out.WriteLine(text);
@@ -150,10 +150,7 @@ internal static class RewriteCommand
             },
         };
         string text = json.ToJsonString(JsonOutput.Options);
-        if (reportPath is not null)
-        {
-            File.WriteAllText(reportPath, text + Environment.NewLine);
-        }
+        if (reportPath is not null) WriteReport(reportPath, text);
         if (asJson)
         {
             io.Out.WriteLine(text);
@@ -185,25 +182,9 @@ internal static class RewriteCommand
     }
 
 
-    /// <summary>Calibrated tables when the options ask for them: on the data files given, else on seeded random batches.</summary>
-    private static IReadOnlyList<CalibratedActivation> Calibrate(OnnxModel model, RewriteOptions options, DimBindings dims, string[] files, int randomBatches, int intBound)
-    {
-        IReadOnlySet<TwoBitActivationKind> kinds = StepTableCalibrator.KindsAskedFor(options);
-        if (kinds.Count == 0 || !TwoBitPair.In(model.Graph).Any(p => kinds.Contains(p.Kind))) return [];
-        IReadOnlyList<TensorSpec> inputs = StepTableCalibrator.InputsNeeded(model, kinds);
-        if (files.Length == 0 && randomBatches < 1) throw new UsageException("--calibration-batches must be at least 1");
-        IReadOnlyList<TrainingBatch> batches = files.Length > 0
-            ? files.Select(f => TrainingDataFile.Read(f, inputs)).ToList()
-            : StepTableCalibrator.SyntheticBatches(inputs, new SyntheticBatchOptions { Dims = dims.Values, IntegerUpperBound = intBound, Seed = 1 }, randomBatches);
-        try
-        {
-            return StepTableCalibrator.Calibrate(model, batches, kinds);
-        }
-        finally
-        {
-            foreach (TrainingBatch batch in batches) batch.Dispose();
-        }
-    }
+    /// <summary>The --report file, written through a temporary file and a rename: never half a report.</summary>
+    private static void WriteReport(string path, string text) =>
+        ModelWriter.WriteAtomically(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text + Environment.NewLine)));
 
     private static JsonArray CalibrationJson(IReadOnlyList<CalibratedActivation> calibrated) =>
         new([.. calibrated.Select(c => (JsonNode?)new JsonObject
