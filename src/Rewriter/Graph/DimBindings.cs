@@ -7,8 +7,10 @@ public sealed class DimBindings
 {
     private readonly Dictionary<string, long> _values = new(StringComparer.Ordinal);
 
+    /// <summary>No bindings: every symbolic dimension stays a symbol (the default when no `--dim` is given).</summary>
     public static DimBindings None { get; } = new();
 
+    /// <summary>Bound values by symbol name (ordinal comparison, as dim_param names are case-sensitive).</summary>
     public IReadOnlyDictionary<string, long> Values => _values;
 
     /// <summary>Parses NAME=VALUE pairs; throws <see cref="FormatException"/> with the offending text.</summary>
@@ -27,6 +29,10 @@ public sealed class DimBindings
         return bindings;
     }
 
+    /// <summary>
+    /// A copy with <paramref name="name"/> bound to <paramref name="value"/> (replacing an earlier
+    /// binding); this instance is left as it is.
+    /// </summary>
     public DimBindings With(string name, long value)
     {
         var copy = new DimBindings();

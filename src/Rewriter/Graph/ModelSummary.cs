@@ -8,6 +8,15 @@ namespace OnnxMemOpt.Graph;
 /// (plain `op` for the default domain; nodes inside If/Loop/Scan bodies included) and the bytes
 /// held in initializers.
 /// </summary>
+/// <param name="IrVersion">The model's ir_version.</param>
+/// <param name="ProducerName">The producer_name the exporter wrote (e.g. "pytorch"), or "".</param>
+/// <param name="Opsets">Imported opset version by domain, the default domain as "ai.onnx", sorted.</param>
+/// <param name="OpCounts">Node count by <see cref="OpKey"/>, sorted, subgraph nodes included.</param>
+/// <param name="NodeCount">Nodes in all graphs, subgraphs included.</param>
+/// <param name="InitializerCount">Initializers of the main graph.</param>
+/// <param name="InitializerBytes">Their packed bytes, inline and external alike.</param>
+/// <param name="Inputs">The main graph's input names, initializers listed as inputs included.</param>
+/// <param name="Outputs">The main graph's output names.</param>
 public sealed record ModelSummary(
     long IrVersion,
     string ProducerName,
@@ -19,6 +28,10 @@ public sealed record ModelSummary(
     IReadOnlyList<string> Inputs,
     IReadOnlyList<string> Outputs)
 {
+    /// <summary>
+    /// Summarises <paramref name="model"/>. Initializer bytes come from dims and element type, so
+    /// external data is never read; a type without a fixed size (strings) counts 0.
+    /// </summary>
     public static ModelSummary Of(OnnxModel model)
     {
         var opsets = new SortedDictionary<string, long>(StringComparer.Ordinal);

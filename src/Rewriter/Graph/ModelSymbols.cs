@@ -11,6 +11,10 @@ namespace OnnxMemOpt.Graph;
 /// </summary>
 public static class ModelSymbols
 {
+    /// <summary>
+    /// The symbols declared anywhere in <paramref name="model"/>, sorted ordinally so that messages
+    /// list them in a stable order.
+    /// </summary>
     public static IReadOnlySet<string> Of(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -19,6 +23,7 @@ public static class ModelSymbols
         return symbols;
     }
 
+    /// <summary>The symbols declared anywhere in a loaded model; see <see cref="Of(ModelProto)"/>.</summary>
     public static IReadOnlySet<string> Of(OnnxModel model)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -37,19 +37,37 @@ public sealed class OnnxGraph
         }
     }
 
+    /// <summary>
+    /// The GraphProto this IR edits in place; change nodes through the graph's methods so the indices
+    /// stay true.
+    /// </summary>
     public GraphProto Proto { get; }
 
+    /// <summary>The graph whose node owns this one as a subgraph body; null for a model's main graph.</summary>
     public OnnxGraph? Parent { get; }
 
+    /// <summary>
+    /// The model the graph belongs to: its file name goes into error messages and its folder resolves
+    /// external data.
+    /// </summary>
     public OnnxModel Model { get; }
 
     /// <summary>Nodes in file order.</summary>
     public IReadOnlyList<OnnxNode> Nodes => _nodes;
 
+    /// <summary>
+    /// Names of the graph's declared inputs, in declaration order (initializers listed as inputs
+    /// included).
+    /// </summary>
     public IEnumerable<string> InputNames => Proto.Input.Select(i => i.Name);
 
+    /// <summary>Names of the graph's declared outputs, in declaration order.</summary>
     public IEnumerable<string> OutputNames => Proto.Output.Select(o => o.Name);
 
+    /// <summary>
+    /// Initializers by name. One that is also a graph input is overridable and so not a constant; see
+    /// <see cref="ConstantTensor"/>.
+    /// </summary>
     public IReadOnlyDictionary<string, TensorProto> Initializers => _initializers;
 
     /// <summary>The node that produces <paramref name="value"/> in this graph, or null (input, initializer, outer scope).</summary>
@@ -59,10 +77,22 @@ public sealed class OnnxGraph
     public IReadOnlyList<OnnxNode> Consumers(string value) =>
         _consumers.TryGetValue(value, out List<OnnxNode>? list) ? list.Distinct().ToList() : [];
 
+    /// <summary>
+    /// True when <paramref name="value"/> is a declared output, so it must keep its name and producer
+    /// through every edit.
+    /// </summary>
     public bool IsGraphOutput(string value) => Proto.Output.Any(o => o.Name == value);
 
+    /// <summary>
+    /// True when <paramref name="value"/> is a declared input (a caller may feed it, even if an
+    /// initializer gives it a default).
+    /// </summary>
     public bool IsGraphInput(string value) => Proto.Input.Any(i => i.Name == value);
 
+    /// <summary>
+    /// The initializer named <paramref name="name"/>, or null; unlike <see cref="ConstantTensor"/> it
+    /// neither follows Identity nodes nor excludes overridable ones.
+    /// </summary>
     public TensorProto? Initializer(string name) => _initializers.GetValueOrDefault(name);
 
     /// <summary>
@@ -316,6 +346,10 @@ public sealed class OnnxGraph
         }
     }
 
+    /// <summary>
+    /// Adds <paramref name="tensor"/> as an initializer; throws <see cref="InvalidOperationException"/>
+    /// when its name already names an initializer, a node output or a graph input.
+    /// </summary>
     public void AddInitializer(TensorProto tensor)
     {
         // A name reserved by UniqueName is fine; one that already names a value is not.
@@ -328,6 +362,10 @@ public sealed class OnnxGraph
         _initializers[tensor.Name] = tensor;
     }
 
+    /// <summary>
+    /// Removes the initializer named <paramref name="name"/> if there is one; its readers are not
+    /// checked, so rewire them first.
+    /// </summary>
     public void RemoveInitializer(string name)
     {
         if (_initializers.Remove(name, out TensorProto? tensor))

@@ -5,10 +5,24 @@ namespace OnnxMemOpt.Memory;
 /// <summary>What a saved activation is kept for, as in METHOD.md's breakdown.</summary>
 public enum ActivationKind
 {
+    /// <summary>
+    /// Input of a GELU or SiLU, kept for its gradient op (GeluGrad, SigmoidGrad, ...); the tensor
+    /// ReGELU2/ReSiLU2 replace by a 2-bit code.
+    /// </summary>
     GeluSiluInput,
+    /// <summary>
+    /// Input of a LayerNorm or RMSNorm, kept for its gradient; the tensor MS-LN/MS-RMSNorm stop
+    /// keeping.
+    /// </summary>
     NormInput,
+    /// <summary>
+    /// Attention's saved tensors: softmax and dropout outputs, and the products Q·Kᵀ and P·V of two
+    /// computed values.
+    /// </summary>
     Attention,
+    /// <summary>Activation read by a MatMul/Gemm in backward: the input a weight gradient needs.</summary>
     LinearInput,
+    /// <summary>Anything else backward reads (masks, reshaped views, loss intermediates).</summary>
     Other,
 }
 
@@ -29,6 +43,10 @@ public static class ActivationKinds
 
     private static readonly HashSet<string> LinearOps = new(StringComparer.Ordinal) { "MatMul", "Gemm", "FusedMatMul", "Reshape", "Transpose" };
 
+    /// <summary>
+    /// The snake_case name of <paramref name="kind"/> in `memory` reports, text and JSON alike, e.g.
+    /// "gelu_silu_input".
+    /// </summary>
     public static string Name(ActivationKind kind) => kind switch
     {
         ActivationKind.GeluSiluInput => "gelu_silu_input",

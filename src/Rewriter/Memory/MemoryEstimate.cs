@@ -6,6 +6,9 @@ using OnnxMemOpt.Onnx.Proto;
 namespace OnnxMemOpt.Memory;
 
 /// <summary>One tensor that forward produces and backward reads.</summary>
+/// <param name="Name">The value's name.</param>
+/// <param name="Kind">What backward keeps it for.</param>
+/// <param name="Bytes">Its size, or null when a dimension or the element type is unknown.</param>
 public sealed record SavedTensor(string Name, ActivationKind Kind, long? Bytes);
 
 /// <summary>
@@ -20,6 +23,13 @@ public sealed record SavedTensor(string Name, ActivationKind Kind, long? Bytes);
 /// buffers and rounds them in its arena; <see cref="Runtime.RuntimeArenaEstimate"/> models that
 /// (`--runtime-peak`, and the bench's estimated peak).
 /// </summary>
+/// <param name="IsTrainingGraph">
+/// True when the graph has backward nodes; an inference graph has no saved activations.
+/// </param>
+/// <param name="SavedActivationBytes">Sum of <paramref name="Saved"/>'s sizes, or null when any is unknown.</param>
+/// <param name="PeakBytes">The liveness peak described above, or null when a size it needs is unknown.</param>
+/// <param name="Saved">Every saved activation, in execution order.</param>
+/// <param name="UnknownSizes">How many of <paramref name="Saved"/> have an unknown size.</param>
 public sealed record MemoryEstimate(
     bool IsTrainingGraph,
     long? SavedActivationBytes,
@@ -38,6 +48,10 @@ public sealed record MemoryEstimate(
     public IReadOnlyDictionary<ActivationKind, long> ByKind =>
         Saved.GroupBy(s => s.Kind).ToDictionary(g => g.Key, g => g.Sum(s => s.Bytes ?? 0));
 
+    /// <summary>
+    /// Estimates <paramref name="model"/> with symbolic dims bound by <paramref name="dims"/>; an
+    /// inference graph gets a peak and no saved tensors.
+    /// </summary>
     public static MemoryEstimate Of(OnnxModel model, DimBindings? dims = null)
     {
         OnnxGraph graph = model.Graph;

@@ -32,11 +32,13 @@ public sealed class TrainingPhases
         _backward = backward;
     }
 
+    /// <summary>The graph that was classified.</summary>
     public OnnxGraph Graph { get; }
 
     /// <summary>True when the graph has any backward node (a training graph).</summary>
     public bool IsTrainingGraph => _backward.Count > 0;
 
+    /// <summary>True when <paramref name="node"/> belongs to the backward pass by the rules above.</summary>
     public bool IsBackward(OnnxNode node) => _backward.Contains(node);
 
     /// <summary>Backward nodes that read <paramref name="value"/>.</summary>
@@ -61,10 +63,18 @@ public sealed class TrainingPhases
         }
     }
 
+    /// <summary>
+    /// Rule (1): a com.microsoft or com.onnxmemopt op whose name ends in "Grad" or contains "Grad_"
+    /// (GeluGrad, SoftmaxGrad_13, ReGelu2Grad).
+    /// </summary>
     public static bool IsGradientOp(OnnxNode node) =>
         node.Domain is "com.microsoft" or "com.onnxmemopt"
         && (node.OpType.EndsWith("Grad", StringComparison.Ordinal) || node.OpType.Contains("Grad_", StringComparison.Ordinal));
 
+    /// <summary>
+    /// Classifies every node of <paramref name="graph"/>: rules (1)-(3) in one pass over the
+    /// topological order, then rule (4) from its end.
+    /// </summary>
     public static TrainingPhases Classify(OnnxGraph graph)
     {
         var backward = new HashSet<OnnxNode>(ReferenceEqualityComparer.Instance);

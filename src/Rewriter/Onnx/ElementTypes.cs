@@ -5,13 +5,26 @@ namespace OnnxMemOpt.Onnx;
 /// <summary>Facts about ONNX element types (TensorProto.DataType values).</summary>
 public static class ElementTypes
 {
+    /// <summary>
+    /// FLOAT (1): 32-bit IEEE float, the element type of nearly every exported activation and weight.
+    /// </summary>
     public const int Float = (int)TensorProto.Types.DataType.Float;
+    /// <summary>FLOAT16 (10): IEEE half precision.</summary>
     public const int Float16 = (int)TensorProto.Types.DataType.Float16;
+    /// <summary>BFLOAT16 (16): float32's upper 16 bits.</summary>
     public const int BFloat16 = (int)TensorProto.Types.DataType.Bfloat16;
+    /// <summary>DOUBLE (11): 64-bit IEEE float.</summary>
     public const int Double = (int)TensorProto.Types.DataType.Double;
+    /// <summary>INT64 (7): the type of shapes, axes and indices in ONNX.</summary>
     public const int Int64 = (int)TensorProto.Types.DataType.Int64;
+    /// <summary>
+    /// INT32 (6): in the typed form its values, like those of the narrower integer types and bool, sit
+    /// in int32_data.
+    /// </summary>
     public const int Int32 = (int)TensorProto.Types.DataType.Int32;
+    /// <summary>BOOL (9): one byte per element.</summary>
     public const int Bool = (int)TensorProto.Types.DataType.Bool;
+    /// <summary>UINT8 (2): also the element type of this project's packed 2-bit activation codes.</summary>
     public const int UInt8 = (int)TensorProto.Types.DataType.Uint8;
 
     /// <summary>Storage bits of one element, or null for types with no fixed size (string, undefined).</summary>
@@ -48,9 +61,17 @@ public static class ElementTypes
         return (elements * bits.Value + 7) / 8;
     }
 
+    /// <summary>
+    /// True for the float types the passes compute in (float, float16, bfloat16, double); float8 and
+    /// float4 are not among them.
+    /// </summary>
     public static bool IsFloatingPoint(int dataType) =>
         dataType is Float or Float16 or BFloat16 or Double;
 
+    /// <summary>
+    /// The type's lower-case enum name ("float", "int64", "bfloat16") for messages, or "type&lt;N&gt;"
+    /// for a value outside the enum.
+    /// </summary>
     public static string Name(int dataType) =>
         Enum.IsDefined(typeof(TensorProto.Types.DataType), dataType)
             ? ((TensorProto.Types.DataType)dataType).ToString().ToLowerInvariant()

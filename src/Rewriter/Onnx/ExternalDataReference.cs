@@ -7,13 +7,20 @@ namespace OnnxMemOpt.Onnx;
 /// Safety rule: a model may only read files inside its own folder. Absolute locations, any ".."
 /// segment and symbolic links that lead outside are refused before a file is opened.
 /// </summary>
+/// <param name="Location">The location as checked: relative to the model's folder.</param>
+/// <param name="FullPath">The data file's absolute path, inside the model's folder.</param>
+/// <param name="Offset">Where the tensor's bytes start in the file.</param>
+/// <param name="Length">
+/// How many bytes the tensor has there (the rest of the file when the entry gives no length).
+/// </param>
 public sealed record ExternalDataReference(string Location, string FullPath, long Offset, long Length)
 {
     /// <summary>
     /// Checks only that the location is a safe relative path inside the model's folder (run at
     /// load time for every external tensor). Whether the file exists and is long enough is checked
-    /// by <see cref="Resolve"/> when the data is first needed, so that commands which never read
-    /// weights (inspect, rewrite --passes none) still work on a model shipped without them.
+    /// by <see cref="Resolve(TensorProto, string, string, long?)"/> when the data is first needed,
+    /// so that commands which never read weights (inspect, rewrite --passes none) still work on a
+    /// model shipped without them.
     /// </summary>
     public static void CheckLocation(TensorProto tensor, string? baseDirectory, string modelFile) =>
         Resolve(tensor, baseDirectory, modelFile, expectedBytes: null, requireFile: false);

@@ -7,6 +7,13 @@ namespace OnnxMemOpt.Onnx;
 /// </summary>
 public abstract class ModelException : Exception
 {
+    /// <summary>
+    /// Builds the message "file: reason" or "file: node 'node': reason", with the reason on one line.
+    /// </summary>
+    /// <param name="file">The model's file or stream name.</param>
+    /// <param name="reason">What is wrong, without the file name.</param>
+    /// <param name="node">The node the problem is in, or null.</param>
+    /// <param name="inner">The failure behind this one (a protobuf parse error, an I/O error), or null.</param>
     protected ModelException(string file, string reason, string? node, Exception? inner)
         : base(Format(file, reason, node), inner)
     {
@@ -35,6 +42,11 @@ public abstract class ModelException : Exception
 /// graph that is not a valid DAG (undefined inputs, duplicate outputs, cycles).</summary>
 public sealed class InvalidModelException : ModelException
 {
+    /// <summary>A malformed model; see <see cref="ModelException"/> for the message it builds.</summary>
+    /// <param name="file">The model's file or stream name.</param>
+    /// <param name="reason">What is malformed, without the file name.</param>
+    /// <param name="node">The node the problem is in, or null.</param>
+    /// <param name="inner">The failure behind this one (usually the protobuf parser's), or null.</param>
     public InvalidModelException(string file, string reason, string? node = null, Exception? inner = null)
         : base(file, reason, node, inner) { }
 }
@@ -43,6 +55,14 @@ public sealed class InvalidModelException : ModelException
 /// leaves the model's folder, a missing file, or an offset/length past the file's end.</summary>
 public sealed class ExternalDataException : ModelException
 {
+    /// <summary>
+    /// An external-data reference refused or unreadable; see <see cref="ModelException"/> for the
+    /// message it builds.
+    /// </summary>
+    /// <param name="file">The model's file or stream name.</param>
+    /// <param name="reason">Which tensor and what is wrong with its data, without the model's file name.</param>
+    /// <param name="node">The node the tensor belongs to (a Constant's value), or null.</param>
+    /// <param name="inner">The I/O error behind this one, or null.</param>
     public ExternalDataException(string file, string reason, string? node = null, Exception? inner = null)
         : base(file, reason, node, inner) { }
 }
@@ -50,6 +70,13 @@ public sealed class ExternalDataException : ModelException
 /// <summary>The model exceeds a resource limit (nesting depth, node count, tensor bytes).</summary>
 public sealed class ModelLimitException : ModelException
 {
+    /// <summary>
+    /// A limit of <see cref="ModelLimits"/> exceeded; see <see cref="ModelException"/> for the message
+    /// it builds.
+    /// </summary>
+    /// <param name="file">The model's file or stream name.</param>
+    /// <param name="reason">Which limit was exceeded and by what, without the file name.</param>
+    /// <param name="node">The node the problem is in, or null.</param>
     public ModelLimitException(string file, string reason, string? node = null)
         : base(file, reason, node, null) { }
 }
@@ -58,6 +85,14 @@ public sealed class ModelLimitException : ModelException
 /// unsupported op in a pass that must understand every node).</summary>
 public sealed class UnsupportedModelException : ModelException
 {
+    /// <summary>
+    /// A valid model this tool cannot handle as asked; see <see cref="ModelException"/> for the message
+    /// it builds.
+    /// </summary>
+    /// <param name="file">The model's file or stream name.</param>
+    /// <param name="reason">What is not supported, without the file name.</param>
+    /// <param name="node">The node the problem is in, or null.</param>
+    /// <param name="inner">The failure behind this one, or null.</param>
     public UnsupportedModelException(string file, string reason, string? node = null, Exception? inner = null)
         : base(file, reason, node, inner) { }
 }

@@ -7,6 +7,7 @@ namespace OnnxMemOpt.Onnx;
 /// </summary>
 public sealed record ModelLimits
 {
+    /// <summary>The limits every load uses unless the caller passes its own.</summary>
     public static ModelLimits Default { get; } = new();
 
     /// <summary>How deep If/Loop/Scan bodies (and protobuf messages) may nest.</summary>

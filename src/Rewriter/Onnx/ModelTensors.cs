@@ -11,6 +11,10 @@ namespace OnnxMemOpt.Onnx;
 /// </summary>
 public static class ModelTensors
 {
+    /// <summary>
+    /// Every tensor of <paramref name="model"/>, lazily, in graph order (initializers, then sparse
+    /// initializers, then node attributes, each subgraph where its node is).
+    /// </summary>
     public static IEnumerable<TensorProto> All(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -20,6 +24,10 @@ public static class ModelTensors
     /// <summary>The tensors whose bytes live in external files.</summary>
     public static IEnumerable<TensorProto> External(ModelProto model) => All(model).Where(TensorData.IsExternal);
 
+    /// <summary>
+    /// True when any tensor of <paramref name="model"/>, initializer or attribute, keeps its bytes in
+    /// an external file.
+    /// </summary>
     public static bool HasExternalData(ModelProto model) => External(model).Any();
 
     private static IEnumerable<TensorProto> InGraph(GraphProto graph)

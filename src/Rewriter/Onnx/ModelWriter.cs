@@ -31,6 +31,19 @@ public static class ModelWriter
     /// <summary>Suffix of the data file written beside an output (onnx's convention: "model.onnx.data").</summary>
     public const string DataFileSuffix = ".data";
 
+    /// <summary>
+    /// Writes <paramref name="model"/> to <paramref name="path"/> as described above; throws
+    /// <see cref="InvalidModelException"/> when the path is the input model or one of its data
+    /// files, or its folder does not exist.
+    /// </summary>
+    /// <param name="model">The model to write; only read.</param>
+    /// <param name="path">
+    /// The output file; its data file, if one is needed, is this path plus
+    /// <see cref="DataFileSuffix"/>.
+    /// </param>
+    /// <param name="externalizeThreshold">
+    /// Serialised size above which the largest inline initializers move to the data file.
+    /// </param>
     public static void Save(OnnxModel model, string path, long externalizeThreshold = DefaultExternalizeThreshold)
     {
         ArgumentNullException.ThrowIfNull(model);

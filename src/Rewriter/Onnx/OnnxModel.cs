@@ -21,6 +21,7 @@ public sealed class OnnxModel
         Limits = limits;
     }
 
+    /// <summary>The protobuf document; the graph IR edits it in place, and saving writes it as it stands.</summary>
     public ModelProto Proto { get; }
 
     /// <summary>The path (or stream name) used in every message about this model.</summary>
@@ -29,6 +30,7 @@ public sealed class OnnxModel
     /// <summary>Folder that external data locations are relative to; null for streams.</summary>
     public string? BaseDirectory { get; }
 
+    /// <summary>The limits the model was loaded under; reading external data is bounded by them too.</summary>
     public ModelLimits Limits { get; }
 
     /// <summary>The main graph's IR (built on first use, after the loader validated it).</summary>
@@ -72,6 +74,10 @@ public sealed class OnnxModel
         }
     }
 
+    /// <summary>
+    /// The default domain as "": null and "ai.onnx" both map to it, every other domain is returned as
+    /// is.
+    /// </summary>
     public static string NormalizeDomain(string? domain) => domain is null or "ai.onnx" ? "" : domain;
 
     /// <summary>Serialises the model exactly as the protobuf document now stands.</summary>

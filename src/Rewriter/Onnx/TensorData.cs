@@ -37,9 +37,19 @@ public static class TensorData
     public static long? ByteSize(TensorProto tensor, string modelFile = "<model>") =>
         ElementTypes.ByteCount(tensor.DataType, ElementCount(tensor, modelFile));
 
+    /// <summary>
+    /// True when the tensor's bytes live in an external file (data_location EXTERNAL), so reading them
+    /// needs the model's folder.
+    /// </summary>
     public static bool IsExternal(TensorProto tensor) =>
         tensor.HasDataLocation && tensor.DataLocation == TensorProto.Types.DataLocation.External;
 
+    /// <summary>
+    /// The tensor's values widened to double, from raw_data, the typed field or external data (read
+    /// through <paramref name="model"/>; without one, external data throws
+    /// <see cref="ExternalDataException"/>). Throws <see cref="ModelException"/> when the stored count
+    /// disagrees with the dims or the type has no numeric values.
+    /// </summary>
     public static double[] ToDoubles(TensorProto tensor, OnnxModel? model = null)
     {
         string file = model?.FileName ?? "<model>";
@@ -94,9 +104,17 @@ public static class TensorData
         return values;
     }
 
+    /// <summary>
+    /// The tensor's values as float (via <see cref="ToDoubles"/>, so float16 and bfloat16 widen
+    /// exactly).
+    /// </summary>
     public static float[] ToFloats(TensorProto tensor, OnnxModel? model = null) =>
         Array.ConvertAll(ToDoubles(tensor, model), v => (float)v);
 
+    /// <summary>
+    /// The tensor's values as long; int64 is read directly (no round trip through double, which would
+    /// lose values past 2^53), other types are truncated toward zero.
+    /// </summary>
     public static long[] ToInt64s(TensorProto tensor, OnnxModel? model = null)
     {
         if (tensor.DataType == ElementTypes.Int64 && !tensor.HasRawData && !IsExternal(tensor))
@@ -150,6 +168,10 @@ public static class TensorData
         return tensor;
     }
 
+    /// <summary>
+    /// An int64 tensor in raw_data (shapes, axes, indices); unlike <see cref="Create"/> the count of
+    /// <paramref name="values"/> is not checked against <paramref name="dims"/>.
+    /// </summary>
     public static TensorProto CreateInt64(string name, IReadOnlyList<long> dims, ReadOnlySpan<long> values)
     {
         var tensor = new TensorProto { Name = name, DataType = ElementTypes.Int64 };
@@ -160,6 +182,7 @@ public static class TensorData
         return tensor;
     }
 
+    /// <summary>Widens a bfloat16 bit pattern to float (exact: bfloat16 is float's upper half).</summary>
     public static float BFloat16ToFloat(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
 
     /// <summary>Round-to-nearest-even conversion (NaN stays NaN).</summary>

@@ -31,6 +31,21 @@ public delegate string? LoadRefusal(OnnxModel model);
 /// </summary>
 public static class CheckedPasses
 {
+    /// <summary>
+    /// Runs <paramref name="passes"/> on <paramref name="model"/> in place, as
+    /// <see cref="MemoryPasses.Run"/> does, keeping only rewrites after which
+    /// <paramref name="refusal"/> still accepts the model (all of them, unchecked, when it refuses
+    /// the input).
+    /// </summary>
+    /// <param name="model">The model to rewrite; on return it holds the checked result.</param>
+    /// <param name="passes">Pass names of <see cref="MemoryPasses.All"/>, applied in the order given.</param>
+    /// <param name="dims">Symbolic dimension values for shape inference, or null.</param>
+    /// <param name="options">
+    /// The user's choices, or null for the defaults; refusals found here go into a copy, never into
+    /// this one.
+    /// </param>
+    /// <param name="refusal">The runtime's load check.</param>
+    /// <returns>The rewrites kept, and skips that include each candidate refused with the runtime's reason.</returns>
     public static PassResult Run(OnnxModel model, IEnumerable<string> passes, DimBindings? dims, RewriteOptions? options, LoadRefusal refusal)
     {
         ArgumentNullException.ThrowIfNull(model);

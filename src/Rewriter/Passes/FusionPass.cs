@@ -12,6 +12,7 @@ namespace OnnxMemOpt.Passes;
 /// </summary>
 public static class FusionPass
 {
+    /// <summary>"fuse": the pass name in `--passes` and in reports.</summary>
     public const string Name = "fuse";
 
     /// <summary>
@@ -29,7 +30,14 @@ public static class FusionPass
         new SiluRule(),
     ]);
 
+    /// <summary>
+    /// Fuses <paramref name="model"/> in place with default options; <paramref name="dims"/> bind
+    /// symbols for the rules' shape checks.
+    /// </summary>
     public static PassResult Run(OnnxModel model, DimBindings? dims = null) => Run(new RewriteContext(model, dims));
 
+    /// <summary>
+    /// Fuses the graph of <paramref name="context"/>, as one step of a pipeline sharing that context.
+    /// </summary>
     public static PassResult Run(RewriteContext context) => Rules().Apply(context);
 }

@@ -17,8 +17,16 @@ namespace OnnxMemOpt.Passes;
 /// </summary>
 public static class MemoryPasses
 {
+    /// <summary>
+    /// Every pass name `--passes` accepts, in pipeline order (what the bench runs when given no
+    /// list): fuse first, so that the memory passes find the fused ops they match.
+    /// </summary>
     public static readonly string[] All = [FusionPass.Name, "regelu2", "resilu2", "msln", "msrms", ProductRecomputeRule.PassName, GradientLeafOrder.Name];
 
+    /// <summary>
+    /// The rule set of <paramref name="pass"/>; throws <see cref="ArgumentException"/> for an unknown
+    /// name, and for leaf-order, which is an ordering and has no rules.
+    /// </summary>
     public static RuleSet Rules(string pass) => pass switch
     {
         FusionPass.Name => FusionPass.Rules(),
@@ -30,6 +38,10 @@ public static class MemoryPasses
         _ => throw new ArgumentException($"unknown pass '{pass}'", nameof(pass)),
     };
 
+    /// <summary>
+    /// Applies <paramref name="passes"/> to <paramref name="model"/> in place, in the order given,
+    /// types inferred again between passes; returns every pass's records together.
+    /// </summary>
     public static PassResult Run(OnnxModel model, IEnumerable<string> passes, DimBindings? dims = null, RewriteOptions? options = null)
     {
         var context = new RewriteContext(model, dims, options);

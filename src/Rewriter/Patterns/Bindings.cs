@@ -9,6 +9,7 @@ namespace OnnxMemOpt.Patterns;
 /// </summary>
 public sealed class Bindings
 {
+    /// <summary>Nothing bound yet: where every match of a rule's pattern starts.</summary>
     public static Bindings Empty { get; } = new(
         ImmutableDictionary.Create<ValuePattern, string>(ReferenceEqualityComparer.Instance),
         ImmutableList<OnnxNode>.Empty);
@@ -24,6 +25,10 @@ public sealed class Bindings
     /// <summary>The nodes the match covers (each once), in the order they were reached from the root.</summary>
     public ImmutableList<OnnxNode> Nodes { get; }
 
+    /// <summary>
+    /// The value bound to <paramref name="pattern"/> (compared by reference), or null while it is
+    /// unbound.
+    /// </summary>
     public string? ValueOf(ValuePattern pattern) => _values.GetValueOrDefault(pattern);
 
     internal Bindings Bind(ValuePattern pattern, string value) =>

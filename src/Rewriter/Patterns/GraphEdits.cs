@@ -6,7 +6,7 @@ namespace OnnxMemOpt.Patterns;
 /// <summary>Small graph edits every rule shares, so that no rule rewires a graph by hand.</summary>
 public static class GraphEdits
 {
-    /// <summary>A NodeProto ready to add (attributes via <see cref="Attr"/>).</summary>
+    /// <summary>A NodeProto ready to add (attributes via <see cref="Attr(string, long)"/> and its overloads).</summary>
     public static NodeProto Node(string opType, string domain, string name, IEnumerable<string> inputs, IEnumerable<string> outputs, params AttributeProto[] attributes)
     {
         var node = new NodeProto { OpType = opType, Domain = domain, Name = name };
@@ -16,12 +16,18 @@ public static class GraphEdits
         return node;
     }
 
+    /// <summary>An integer attribute for <see cref="Node"/>.</summary>
     public static AttributeProto Attr(string name, long value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 
+    /// <summary>A float attribute for <see cref="Node"/> (epsilon, alpha, ...).</summary>
     public static AttributeProto Attr(string name, float value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
 
+    /// <summary>
+    /// A string attribute for <see cref="Node"/>, stored as UTF-8 (the 2-bit ops' <c>table</c>, for
+    /// one).
+    /// </summary>
     public static AttributeProto Attr(string name, string value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(value) };
 

@@ -10,10 +10,13 @@ public static class KnownConstants
     /// </summary>
     public const double Tolerance = 1e-3;
 
+    /// <summary>The ½ of GELU's x·½·(1 + erf(x/√2)) and of tanh-GELU.</summary>
     public const double Half = 0.5;
 
+    /// <summary>√2, which erf-GELU divides x by.</summary>
     public static readonly double Sqrt2 = Math.Sqrt(2.0);
 
+    /// <summary>1/√2, which erf-GELU multiplies x by where the exporter wrote the division as a product.</summary>
     public static readonly double InvSqrt2 = 1.0 / Math.Sqrt(2.0);
 
     /// <summary>√(2/π), the scale inside tanh-GELU.</summary>

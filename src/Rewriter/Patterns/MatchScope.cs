@@ -8,6 +8,7 @@ public sealed class MatchScope(OnnxGraph graph)
 {
     private readonly Dictionary<string, double[]?> _constants = new(StringComparer.Ordinal);
 
+    /// <summary>The graph whose values patterns are matched against.</summary>
     public OnnxGraph Graph { get; } = graph;
 
     /// <summary>

@@ -6,42 +6,76 @@ namespace OnnxMemOpt.Patterns;
 /// </summary>
 public static class P
 {
+    /// <summary>
+    /// Any value, named <paramref name="name"/> in messages; use the same object again where the
+    /// formula repeats the value.
+    /// </summary>
     public static AnyValue Var(string name) => new(name);
 
+    /// <summary>
+    /// Any constant (initializer that is not an input, or Constant output) whatever its values; the
+    /// rule's check reads them.
+    /// </summary>
     public static AnyConstant Const(string name) => new(name);
 
     /// <summary>A constant equal to <paramref name="expected"/> within <see cref="KnownConstants.Tolerance"/> (relative).</summary>
     public static ConstantValue Value(double expected, double relativeTolerance = KnownConstants.Tolerance) => new(expected, relativeTolerance);
 
+    /// <summary>
+    /// Output 0 of a default-domain <paramref name="opType"/> node whose inputs match
+    /// <paramref name="inputs"/> in order, and no more inputs.
+    /// </summary>
     public static NodeValue Op(string opType, params ValuePattern[] inputs) => new(opType, "", inputs, commutative: false);
 
+    /// <summary>
+    /// As <see cref="Op"/>, for an op of the com.microsoft domain (FastGelu, BiasGelu,
+    /// SimplifiedLayerNormalization, ...).
+    /// </summary>
     public static NodeValue MsOp(string opType, params ValuePattern[] inputs) => new(opType, "com.microsoft", inputs, commutative: false);
 
+    /// <summary>a + b, either input order.</summary>
     public static NodeValue Add(ValuePattern a, ValuePattern b) => new("Add", "", [a, b], commutative: true);
 
+    /// <summary>a·b, either input order.</summary>
     public static NodeValue Mul(ValuePattern a, ValuePattern b) => new("Mul", "", [a, b], commutative: true);
 
+    /// <summary>a − b, in that order.</summary>
     public static NodeValue Sub(ValuePattern a, ValuePattern b) => Op("Sub", a, b);
 
+    /// <summary>
+    /// a / b, in that order (see <see cref="DivideBy(ValuePattern, double)"/> for the forms exporters
+    /// also write).
+    /// </summary>
     public static NodeValue Div(ValuePattern a, ValuePattern b) => Op("Div", a, b);
 
+    /// <summary>a raised to b.</summary>
     public static NodeValue Pow(ValuePattern a, ValuePattern b) => Op("Pow", a, b);
 
+    /// <summary>√x.</summary>
     public static NodeValue Sqrt(ValuePattern x) => Op("Sqrt", x);
 
+    /// <summary>1/x written as a Reciprocal node.</summary>
     public static NodeValue Reciprocal(ValuePattern x) => Op("Reciprocal", x);
 
+    /// <summary>erf(x), the core of exact GELU.</summary>
     public static NodeValue Erf(ValuePattern x) => Op("Erf", x);
 
+    /// <summary>tanh(x), the core of tanh-approximated GELU.</summary>
     public static NodeValue Tanh(ValuePattern x) => Op("Tanh", x);
 
+    /// <summary>σ(x), the core of SiLU.</summary>
     public static NodeValue Sigmoid(ValuePattern x) => Op("Sigmoid", x);
 
     /// <summary>ReduceMean with its axes as an attribute (opset &lt; 18) or as a second input.</summary>
     public static NodeValue ReduceMean(ValuePattern x) => new("ReduceMean", "", [x], commutative: false) { AllowExtraInputs = true };
 
+    /// <summary>
+    /// Whichever of <paramref name="alternatives"/> matches, tried in order and all of them on
+    /// backtracking.
+    /// </summary>
     public static OneOf AnyOf(params ValuePattern[] alternatives) => new(alternatives);
 
+    /// <paramref name="x"/> itself or through one Cast, for mixed-precision exports.
     public static OptionalCast MaybeCast(ValuePattern x) => new(x);
 
     /// <summary>a·b·c however the exporter grouped the two Muls (Mul(Mul(a, b), c), Mul(a, Mul(b, c)), ...).</summary>

@@ -15,6 +15,13 @@ public sealed class RewriteContext
     private TrainingPhases? _phases;
     private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
 
+    /// <summary>
+    /// A context over <paramref name="model"/>'s main graph; the time budget of
+    /// <see cref="CheckTimeBudget"/> starts now.
+    /// </summary>
+    /// <param name="model">The model the rules edit in place.</param>
+    /// <param name="dims">Symbolic dimension values for shape inference; none when null.</param>
+    /// <param name="options">The user's choices; the defaults when null.</param>
     public RewriteContext(OnnxModel model, DimBindings? dims = null, RewriteOptions? options = null)
     {
         Model = model;
@@ -23,21 +30,28 @@ public sealed class RewriteContext
         Scope = new MatchScope(model.Graph);
     }
 
+    /// <summary>The model being rewritten; its file name goes into errors and new opset imports into it.</summary>
     public OnnxModel Model { get; }
 
+    /// <summary>The model's main graph, which rules match in and edit.</summary>
     public OnnxGraph Graph => Model.Graph;
 
+    /// <summary>The `--dim` bindings shape inference uses, so that byte figures are known.</summary>
     public DimBindings Dims { get; }
 
+    /// <summary>The user's choices for this run (tables, trainable affines, refused candidates, time budget).</summary>
     public RewriteOptions Options { get; }
 
+    /// <summary>The match scope over <see cref="Graph"/>, whose constant cache lives as long as the context.</summary>
     public MatchScope Scope { get; }
 
     /// <summary>The default-domain opset the model imports (1 when it imports none).</summary>
     public long OnnxOpset => Model.OpsetVersion("") ?? 1;
 
+    /// <summary>Every value's inferred type, inferred on first use after an <see cref="Invalidate"/>.</summary>
     public IReadOnlyDictionary<string, TensorType> Types => _types ??= ShapeInference.Infer(Graph, Dims);
 
+    /// <summary>The inferred type of <paramref name="value"/>, or null when shape inference did not reach it.</summary>
     public TensorType? TypeOf(string value) => Types.GetValueOrDefault(value);
 
     /// <summary>
@@ -113,6 +127,10 @@ public sealed record RewriteOptions
 /// pass may rewrite, and why; the reason is reported under <paramref name="Rule"/> (the rule whose
 /// rewrite was refused), or under every rule that looks at the node when that is null.
 /// </summary>
+/// <param name="Pass">The pass, as `--passes` names it.</param>
+/// <param name="Node">Label of the candidate's root node.</param>
+/// <param name="Reason">What to report for it.</param>
+/// <param name="Rule">The rule refused, or null for every rule.</param>
 public sealed record CandidateRefusal(string Pass, string Node, string Reason, string? Rule = null);
 
 /// <summary>Names of the 2-bit GELU derivative tables, as the ops' <c>table</c> attribute spells them.</summary>
@@ -127,6 +145,7 @@ public static class GeluTables
     /// <summary>Beyond the paper: thresholds and levels fitted to each layer's own input distribution, carried as node attributes.</summary>
     public const string Calibrated = "calibrated";
 
+    /// <summary>Every GELU table name: the values `--gelu-table` accepts.</summary>
     public static readonly string[] All = [Yang2024, FewBit, Calibrated];
 }
 
@@ -139,5 +158,6 @@ public static class SiluTables
     /// <summary>Fitted to each layer's own input distribution, as <see cref="GeluTables.Calibrated"/>.</summary>
     public const string Calibrated = GeluTables.Calibrated;
 
+    /// <summary>Every SiLU table name: the values `--silu-table` accepts.</summary>
     public static readonly string[] All = [Yang2024, Calibrated];
 }

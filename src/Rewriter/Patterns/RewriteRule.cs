@@ -43,4 +43,7 @@ public abstract class RewriteRule
 }
 
 /// <summary>What one application of a rule did: the node it produced, the activation bytes it frees (when known), a note.</summary>
+/// <param name="Node">Name of the node the rewrite produced, as the report shows it.</param>
+/// <param name="SavedBytes">Activation bytes backward no longer keeps, or null.</param>
+/// <param name="Note">Details in words, or null.</param>
 public sealed record RuleOutcome(string Node, long? SavedBytes = null, string? Note = null);

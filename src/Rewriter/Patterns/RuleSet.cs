@@ -12,10 +12,16 @@ public sealed class RuleSet(string pass, IReadOnlyList<RewriteRule> rules)
     /// <summary>Bound on sweeps: each accepted match removes nodes, so real graphs settle in a few.</summary>
     private const int MaxSweeps = 64;
 
+    /// <summary>The pass the rules belong to, as reports and <see cref="RewriteOptions.Refused"/> name it.</summary>
     public string Pass { get; } = pass;
 
+    /// <summary>The rules, in the order each node tries them.</summary>
     public IReadOnlyList<RewriteRule> Rules { get; } = rules;
 
+    /// <summary>
+    /// Applies the rules to <paramref name="context"/>'s graph to a fixed point and sorts its nodes;
+    /// returns the rewrites and the refusals of the nodes left.
+    /// </summary>
     public PassResult Apply(RewriteContext context)
     {
         var result = new PassResult();

@@ -26,11 +26,13 @@ public abstract class ValuePattern
 /// <summary>Any value; binds it.</summary>
 public sealed class AnyValue(string name) : ValuePattern
 {
+    /// <summary>The name the pattern prints as in messages; matching ignores it (identity is the object's).</summary>
     public string Name { get; } = name;
 
     private protected override IEnumerable<Bindings> MatchUnbound(string value, Bindings bindings, MatchScope scope) =>
         [bindings.Bind(this, value)];
 
+    /// <summary>The pattern's name.</summary>
     public override string ToString() => Name;
 }
 
@@ -41,8 +43,10 @@ public sealed class AnyValue(string name) : ValuePattern
 /// </summary>
 public sealed class ConstantValue(double expected, double relativeTolerance) : ValuePattern
 {
+    /// <summary>The value every element must be close to.</summary>
     public double Expected { get; } = expected;
 
+    /// <summary>Allowed |v − <see cref="Expected"/>| as a fraction of |<see cref="Expected"/>|.</summary>
     public double RelativeTolerance { get; } = relativeTolerance;
 
     private protected override IEnumerable<Bindings> MatchUnbound(string value, Bindings bindings, MatchScope scope)
@@ -62,17 +66,20 @@ public sealed class ConstantValue(double expected, double relativeTolerance) : V
         return [bindings.Bind(this, value)];
     }
 
+    /// <summary>The expected value to six significant digits.</summary>
     public override string ToString() => Expected.ToString("G6", CultureInfo.InvariantCulture);
 }
 
 /// <summary>Any constant (an initializer that is not a graph input, or a Constant node's output); binds it.</summary>
 public sealed class AnyConstant(string name) : ValuePattern
 {
+    /// <summary>The name the pattern prints as in messages; matching ignores it (identity is the object's).</summary>
     public string Name { get; } = name;
 
     private protected override IEnumerable<Bindings> MatchUnbound(string value, Bindings bindings, MatchScope scope) =>
         scope.Graph.ConstantTensor(value) is null ? [] : [bindings.Bind(this, value)];
 
+    /// <summary>The pattern's name.</summary>
     public override string ToString() => Name;
 }
 
@@ -82,14 +89,19 @@ public sealed class AnyConstant(string name) : ValuePattern
 /// </summary>
 public sealed class NodeValue(string opType, string domain, IReadOnlyList<ValuePattern> inputs, bool commutative, int outputIndex = 0) : ValuePattern
 {
+    /// <summary>The op the producing node must be.</summary>
     public string OpType { get; } = opType;
 
+    /// <summary>The producing node's domain ("" for ONNX, "com.microsoft" for ONNX Runtime's contrib ops).</summary>
     public string Domain { get; } = domain;
 
+    /// <summary>Patterns for the node's inputs, by position.</summary>
     public IReadOnlyList<ValuePattern> Inputs { get; } = inputs;
 
+    /// <summary>True for Add and Mul: a two-input node also matches with its inputs swapped.</summary>
     public bool Commutative { get; } = commutative;
 
+    /// <summary>Which output of the node the value must be (0 for all but multi-output ops).</summary>
     public int OutputIndex { get; } = outputIndex;
 
     /// <summary>Extra inputs beyond <see cref="Inputs"/> are allowed (e.g. ReduceMean's axes input from opset 18).</summary>
@@ -142,12 +154,14 @@ public sealed class NodeValue(string opType, string domain, IReadOnlyList<ValueP
         }
     }
 
+    /// <summary>The pattern as a formula, e.g. "Mul(x, Sigmoid(x))".</summary>
     public override string ToString() => $"{OpType}({string.Join(", ", Inputs)})";
 }
 
 /// <summary>The first alternative that matches, then the others (all are tried on backtracking).</summary>
 public sealed class OneOf(IReadOnlyList<ValuePattern> alternatives) : ValuePattern
 {
+    /// <summary>The patterns tried, in order.</summary>
     public IReadOnlyList<ValuePattern> Alternatives { get; } = alternatives;
 
     private protected override IEnumerable<Bindings> MatchUnbound(string value, Bindings bindings, MatchScope scope)
@@ -161,6 +175,7 @@ public sealed class OneOf(IReadOnlyList<ValuePattern> alternatives) : ValuePatte
         }
     }
 
+    /// <summary>The alternatives joined by " | ".</summary>
     public override string ToString() => $"({string.Join(" | ", Alternatives)})";
 }
 
@@ -170,6 +185,7 @@ public sealed class OneOf(IReadOnlyList<ValuePattern> alternatives) : ValuePatte
 /// </summary>
 public sealed class OptionalCast(ValuePattern inner) : ValuePattern
 {
+    /// <summary>The pattern matched at the value or behind its Cast.</summary>
     public ValuePattern Inner { get; } = inner;
 
     private protected override IEnumerable<Bindings> MatchUnbound(string value, Bindings bindings, MatchScope scope)
@@ -187,5 +203,6 @@ public sealed class OptionalCast(ValuePattern inner) : ValuePattern
         }
     }
 
+    /// <summary>"Cast?(inner)".</summary>
     public override string ToString() => $"Cast?({Inner})";
 }

@@ -15,22 +15,35 @@ public sealed class ShapeContext
     private readonly Dictionary<string, TensorType> _types = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Dim[]> _values = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Starts empty for <paramref name="graph"/>; every type and value recorded later has its symbols
+    /// bound by <paramref name="bindings"/>.
+    /// </summary>
     public ShapeContext(OnnxGraph graph, DimBindings bindings)
     {
         Graph = graph;
         Bindings = bindings;
     }
 
+    /// <summary>The graph being inferred; constants' data is read through its model.</summary>
     public OnnxGraph Graph { get; }
 
+    /// <summary>The `--dim` values applied to every recorded type and value.</summary>
     public DimBindings Bindings { get; }
 
+    /// <summary>Types known so far, by value name; the result of <see cref="ShapeInference.Infer"/>.</summary>
     public IReadOnlyDictionary<string, TensorType> Types => _types;
 
+    /// <summary>
+    /// The type recorded for <paramref name="value"/>, or null when unknown or when the name is null
+    /// (an omitted input).
+    /// </summary>
     public TensorType? TypeOf(string? value) => value is not null && _types.TryGetValue(value, out TensorType? t) ? t : null;
 
+    /// <summary>The shape recorded for <paramref name="value"/>, or null when it or its rank is unknown.</summary>
     public TensorShape? ShapeOf(string? value) => TypeOf(value)?.Shape;
 
+    /// <summary>The element type recorded for <paramref name="value"/>, or 0 (UNDEFINED) when unknown.</summary>
     public int ElementTypeOf(string? value) => TypeOf(value)?.ElementType ?? 0;
 
     /// <summary>Known values of a small integer tensor (each element as a dim), or null.</summary>
@@ -40,6 +53,11 @@ public sealed class ShapeContext
     public long[]? KnownValuesOf(string? value) =>
         ValuesOf(value) is { } dims && dims.All(d => d.IsKnown) ? dims.Select(d => d.Value!.Value).ToArray() : null;
 
+    /// <summary>
+    /// Records <paramref name="type"/> for <paramref name="value"/> with symbols bound, merged dim by
+    /// dim with a type already recorded (the declared value_info), the new one winning on conflicts.
+    /// Null or empty names are ignored.
+    /// </summary>
     public void SetType(string? value, TensorType type)
     {
         if (string.IsNullOrEmpty(value)) return;
@@ -47,6 +65,10 @@ public sealed class ShapeContext
         _types[value] = _types.TryGetValue(value, out TensorType? declared) ? Merge(bound, declared) : bound;
     }
 
+    /// <summary>
+    /// Records the elements of a small integer tensor as dims (bound); ignored for null names and for
+    /// tensors over <see cref="MaxTrackedElements"/>.
+    /// </summary>
     public void SetValues(string? value, Dim[] values)
     {
         if (string.IsNullOrEmpty(value) || values.Length > MaxTrackedElements) return;

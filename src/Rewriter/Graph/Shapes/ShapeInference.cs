@@ -13,6 +13,11 @@ public static class ShapeInference
 {
     private static readonly Dictionary<(string Domain, string Op), ShapeRule> Rules = BuildRules();
 
+    /// <summary>
+    /// Types of every value that declarations or rules reach, by name. Best effort: a node whose rule
+    /// fails on malformed input leaves its outputs as declared or unknown, and an op without a rule is
+    /// no error.
+    /// </summary>
     public static IReadOnlyDictionary<string, TensorType> Infer(OnnxGraph graph, DimBindings? bindings = null)
     {
         var context = new ShapeContext(graph, bindings ?? DimBindings.None);

@@ -28,8 +28,16 @@ public static class ShapeMath
         return new TensorShape(result);
     }
 
+    /// <summary>
+    /// Maps a negative ONNX axis (counted from the end) to its index in a shape of
+    /// <paramref name="rank"/>; the result is not range-checked.
+    /// </summary>
     public static int NormalizeAxis(long axis, int rank) => (int)(axis < 0 ? axis + rank : axis);
 
+    /// <summary>
+    /// Product of two dims: known when both are known and it fits in 64 bits, the other dim when one is
+    /// 1, else unknown.
+    /// </summary>
     public static Dim Multiply(Dim a, Dim b)
     {
         if (a.Value is { } x && b.Value is { } y)
@@ -40,6 +48,7 @@ public static class ShapeMath
         return a.Value == 1 ? b : b.Value == 1 ? a : Dim.Unknown;
     }
 
+    /// <summary>Product of all <paramref name="dims"/> by <see cref="Multiply"/>; 1 for none.</summary>
     public static Dim Product(IEnumerable<Dim> dims) => dims.Aggregate(Dim.Of(1), Multiply);
 
     /// <summary>Applies an integer binary op to two tracked value lists with broadcasting of scalars.</summary>

@@ -7,8 +7,18 @@ namespace OnnxMemOpt.Memory.Runtime;
 /// <see cref="Order"/>[i] runs, as an allocator without rounding or fragmentation would hold them;
 /// <see cref="BfcArenaReplay"/> gives what ONNX Runtime's BFC arena reports for the same plan.
 /// </summary>
+/// <param name="Order">The execution order.</param>
+/// <param name="Buffers">
+/// For each value the run allocates or shares, the value whose buffer it lives in (itself when it got
+/// its own); graph outputs are not listed.
+/// </param>
+/// <param name="Lives">The buffers taken from the arena, in allocation order.</param>
 public sealed record ArenaTimeline(IReadOnlyList<RuntimeNode> Order, IReadOnlyDictionary<string, string> Buffers, IReadOnlyList<BufferLife> Lives)
 {
+    /// <summary>
+    /// Bytes of the arena buffers (<see cref="Lives"/>) held while each node of <see cref="Order"/>
+    /// runs; computed on each read.
+    /// </summary>
     public IReadOnlyList<long> InUse
     {
         get
@@ -30,6 +40,10 @@ public sealed record ArenaTimeline(IReadOnlyList<RuntimeNode> Order, IReadOnlyDi
         }
     }
 
+    /// <summary>
+    /// The largest <see cref="InUse"/> entry (0 for an empty graph): the exact-fit peak, a lower bound
+    /// of the BFC arena's MaxInUse.
+    /// </summary>
     public long PeakBytes => Order.Count == 0 ? 0 : InUse.Max();
 
     /// <summary>Values that got a buffer of their own from the arena.</summary>

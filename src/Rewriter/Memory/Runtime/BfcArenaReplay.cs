@@ -25,8 +25,10 @@ public sealed class BfcArenaReplay
     private long _nextRegionBytes = FirstRegionBytes;
     private int _regions;
 
+    /// <summary>Bytes of the chunks handed out and not yet freed, with their rounding and unsplit excess.</summary>
     public long InUse { get; private set; }
 
+    /// <summary>Highest <see cref="InUse"/> so far: the arena statistic ONNX Runtime reports as MaxInUse.</summary>
     public long MaxInUse { get; private set; }
 
     /// <summary>MaxInUse over <paramref name="runs"/> identical runs of <paramref name="timeline"/> on one arena.</summary>
@@ -76,6 +78,10 @@ public sealed class BfcArenaReplay
         return chunk.Ptr;
     }
 
+    /// <summary>
+    /// Returns the chunk at <paramref name="ptr"/> (from <see cref="Allocate"/>) and merges it with
+    /// free neighbours; -1 is ignored.
+    /// </summary>
     public void Free(long ptr)
     {
         if (ptr < 0) return;

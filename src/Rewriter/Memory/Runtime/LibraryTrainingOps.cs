@@ -15,6 +15,10 @@ namespace OnnxMemOpt.Memory.Runtime;
 /// </summary>
 public static class LibraryTrainingOps
 {
+    /// <summary>
+    /// The domain the library registers its training ops in: ONNX Runtime's gradient vocabulary, so
+    /// training graphs need no renaming.
+    /// </summary>
     public const string Domain = "com.microsoft";
 
     /// <summary>Output <see cref="Output"/> has input <see cref="Input"/>'s shape, and may take its buffer when <see cref="InPlace"/>.</summary>
@@ -38,6 +42,10 @@ public static class LibraryTrainingOps
         ["SoftmaxCrossEntropyLossInternalGrad"] = LossGradient,
     };
 
+    /// <summary>
+    /// True when <paramref name="node"/> is one of the library's ops whose shapes and in-place outputs
+    /// are described here.
+    /// </summary>
     public static bool IsLibraryOp(RuntimeNode node) => node.Domain == Domain && Rules.ContainsKey(node.OpType);
 
     /// <summary>The outputs of <paramref name="node"/> whose shape the runtime infers, given the values whose shape it knows.</summary>

@@ -33,6 +33,10 @@ public static class RuntimeArenaEstimate
     /// <summary>Runs of the step replayed on one arena (the bench's warm-up step and the steps after it).</summary>
     public const int Runs = 2;
 
+    /// <summary>
+    /// The runtime's allocation plan for one step of <paramref name="model"/>, nodes ordered as
+    /// <paramref name="source"/> says; null when a buffer's size is unknown (bind the symbols).
+    /// </summary>
     public static ArenaTimeline? Timeline(OnnxModel model, NodeOrderSource source, DimBindings? dims = null)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -10,6 +10,7 @@ namespace OnnxMemOpt.Memory.Runtime;
 /// </summary>
 public static class RuntimeExecutionOrder
 {
+    /// <summary>The nodes of <paramref name="graph"/> in the order the sequential executor runs them.</summary>
     public static IReadOnlyList<RuntimeNode> Of(RuntimeGraph graph)
     {
         ArgumentNullException.ThrowIfNull(graph);

@@ -17,6 +17,13 @@ public sealed class RuntimeGraph
     private readonly List<RuntimeNode?> _nodes;
     private readonly Dictionary<string, RuntimeNode> _producers = new(StringComparer.Ordinal);
 
+    /// <summary>A graph from its parts; throws <see cref="ArgumentException"/> when two nodes share an index.</summary>
+    /// <param name="nodes">The nodes, in any order; each <see cref="RuntimeNode.Index"/> must be distinct.</param>
+    /// <param name="inputs">Graph inputs: fed by the caller, never taken from the arena.</param>
+    /// <param name="outputs">Graph outputs: allocated by the run and never freed during it.</param>
+    /// <param name="constants">Initializers that are not inputs, and Constant outputs.</param>
+    /// <param name="types">Every known value's type, with symbols bound.</param>
+    /// <param name="smallIntConstants">Values of small int64 constants, for shape inference; none when null.</param>
     public RuntimeGraph(
         IEnumerable<RuntimeNode> nodes,
         IReadOnlySet<string> inputs,
@@ -37,22 +44,37 @@ public sealed class RuntimeGraph
     /// <summary>Values of the small int64 constants (Reshape targets and the like), which shape inference reads.</summary>
     public IReadOnlyDictionary<string, long[]> SmallIntConstants { get; }
 
+    /// <summary>Names of the graph inputs, which the caller binds and the arena does not allocate.</summary>
     public IReadOnlySet<string> Inputs { get; }
 
+    /// <summary>
+    /// Names of the graph outputs: the run allocates them and hands them to the caller, so their
+    /// buffers are never freed or reused.
+    /// </summary>
     public IReadOnlySet<string> Outputs { get; }
 
+    /// <summary>
+    /// Names of the initializers (those that are not inputs) and Constant outputs, held outside the
+    /// run's arena.
+    /// </summary>
     public IReadOnlySet<string> Constants { get; }
 
+    /// <summary>Type of each value the caller's shape inference reached, with symbols bound.</summary>
     public IReadOnlyDictionary<string, TensorType> Types { get; }
 
     /// <summary>The nodes in NodeIndex order.</summary>
     public IEnumerable<RuntimeNode> Nodes => _nodes.OfType<RuntimeNode>();
 
+    /// <summary>
+    /// The node that produces <paramref name="value"/>, or null for inputs, constants and unknown
+    /// names.
+    /// </summary>
     public RuntimeNode? Producer(string value) => _producers.GetValueOrDefault(value);
 
     /// <summary>True for values that live outside the run's arena: graph inputs and constants.</summary>
     public bool IsPreExisting(string value) => Inputs.Contains(value) || Constants.Contains(value);
 
+    /// <summary>Size of <paramref name="value"/> in bytes, or null when its type or a dimension is unknown.</summary>
     public long? Bytes(string value) => Types.TryGetValue(value, out TensorType? t) ? t.ByteSize : null;
 
     private void Put(RuntimeNode node)

@@ -23,8 +23,17 @@ public static class RuntimeStaticShapes
         "ExpandDims", "Attention", "MultiHeadAttention", "RotaryEmbedding", "Trilu",
     };
 
+    /// <summary>
+    /// The domain of the library's own ops (ReGelu2, MsLayerNorm, ...), whose outputs all take input
+    /// 0's shape.
+    /// </summary>
     public const string ProjectDomain = "com.onnxmemopt";
 
+    /// <summary>
+    /// The values with a static shape: inputs and constants of known type, then, walking
+    /// <paramref name="order"/>, the outputs of each node whose inference the runtime runs on known
+    /// inputs.
+    /// </summary>
     public static IReadOnlySet<string> Of(RuntimeGraph graph, IReadOnlyList<RuntimeNode> order)
     {
         ArgumentNullException.ThrowIfNull(graph);

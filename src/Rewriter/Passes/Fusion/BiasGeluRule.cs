@@ -16,6 +16,10 @@ public sealed class BiasGeluRule : RewriteRule
     private readonly NodeValue _msFastGelu;
     private readonly NodeValue _onnxGelu;
 
+    /// <summary>
+    /// Builds the pattern: a fused GELU (com.microsoft Gelu or FastGelu, or ONNX Gelu-20) whose input
+    /// is an Add.
+    /// </summary>
     public BiasGeluRule()
     {
         ValuePattern sum = P.Add(_input, _bias);
@@ -25,10 +29,16 @@ public sealed class BiasGeluRule : RewriteRule
         Pattern = P.AnyOf(_msGelu, _msFastGelu, _onnxGelu);
     }
 
+    /// <summary>"bias-gelu", as fuse reports name the rule.</summary>
     public override string Name => "bias-gelu";
 
+    /// <summary>Gelu(a + bias) in any of the three fused GELU ops, with the Add's inputs in either order.</summary>
     public override ValuePattern Pattern { get; }
 
+    /// <summary>
+    /// Refuses unless the shapes are known and the bias is one-dimensional with the length of a's last
+    /// axis (equal numbers or the same symbol), the only broadcast the fused ops accept.
+    /// </summary>
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         TensorShape? input = context.TypeOf(match[_input])?.Shape;
@@ -49,6 +59,10 @@ public sealed class BiasGeluRule : RewriteRule
         return null;
     }
 
+    /// <summary>
+    /// Replaces Add and GELU by BiasGelu, or by FastGelu(a, bias) for a tanh GELU, imports
+    /// com.microsoft and names the node after the GELU.
+    /// </summary>
     public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
     {
         bool tanh = match.TryGet(_msFastGelu) is not null

@@ -17,6 +17,10 @@ public sealed class LayerNormRule : RewriteRule
     private readonly NodeValue _mean;
     private readonly NodeValue _variance;
 
+    /// <summary>
+    /// Builds the pattern: γ·(x − mean(x))/√(mean((x − mean(x))²) + ε) + β, each centring optionally
+    /// through a Cast.
+    /// </summary>
     public LayerNormRule()
     {
         _mean = P.ReduceMean(_x);
@@ -27,12 +31,20 @@ public sealed class LayerNormRule : RewriteRule
         Pattern = P.Add(P.Mul(P.MaybeCast(normalized), _scale), _bias);
     }
 
+    /// <summary>"layer-norm", as fuse reports name the rule.</summary>
     public override string Name => "layer-norm";
 
+    /// <summary>The written-out LayerNorm described above, rooted at the Add of β.</summary>
     public override ValuePattern Pattern { get; }
 
+    /// <summary>x: LayerNormalization has its input's shape.</summary>
     public override string? ShapeKeptFrom(PatternMatch match) => match[_x];
 
+    /// <summary>
+    /// Refuses unless both means reduce the same constant trailing axes with keepdims, ε is a small
+    /// one-element constant, γ and β have no more axes than the normalised axes, and the output keeps
+    /// x's element type (or the chain is a float32 island between Casts).
+    /// </summary>
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         long[]? meanAxes = NormChecks.ReduceAxes(match.NodeOf(_mean), context, out string? reason);
@@ -52,6 +64,11 @@ public sealed class LayerNormRule : RewriteRule
                 : null);
     }
 
+    /// <summary>
+    /// Replaces the chain by LayerNormalization(x, γ, β) from the first normalised axis with the
+    /// chain's ε; for a float32 island it reads the 16-bit x directly and drops the up-Cast if nothing
+    /// else reads it.
+    /// </summary>
     public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
     {
         long[] axes = NormChecks.ReduceAxes(match.NodeOf(_mean), context, out _)!;

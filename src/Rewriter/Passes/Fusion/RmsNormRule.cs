@@ -14,6 +14,7 @@ public sealed class RmsNormRule : RewriteRule
     private readonly AnyValue _scale = P.Var("scale");
     private readonly NodeValue _meanSquare;
 
+    /// <summary>Builds the pattern: (x/√(mean(x²) + ε))·γ, optionally through a Cast before the scale.</summary>
     public RmsNormRule()
     {
         _meanSquare = P.ReduceMean(P.Square(_x));
@@ -21,12 +22,20 @@ public sealed class RmsNormRule : RewriteRule
         Pattern = P.Mul(P.MaybeCast(normalized), _scale);
     }
 
+    /// <summary>"rms-norm", as fuse reports name the rule.</summary>
     public override string Name => "rms-norm";
 
+    /// <summary>The written-out RMSNorm described above, rooted at the Mul by γ.</summary>
     public override ValuePattern Pattern { get; }
 
+    /// <summary>x: the fused norm has its input's shape.</summary>
     public override string? ShapeKeptFrom(PatternMatch match) => match[_x];
 
+    /// <summary>
+    /// Refuses the RMSNorm-shaped tail of a LayerNorm (x is x − mean), then anything but constant
+    /// trailing axes with keepdims, a small one-element ε, a γ with no more axes than those normalised,
+    /// and an output of x's element type.
+    /// </summary>
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         if (context.Graph.Producer(match[_x]) is { } producer && producer.Is("Sub")
@@ -42,6 +51,10 @@ public sealed class RmsNormRule : RewriteRule
             ?? NormChecks.SameElementType(match[_x], match.Root.Outputs[0], context);
     }
 
+    /// <summary>
+    /// Replaces the chain by RMSNormalization-23, or SimplifiedLayerNormalization below opset 23, from
+    /// the first normalised axis with the chain's ε.
+    /// </summary>
     public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
     {
         long[] axes = NormChecks.ReduceAxes(match.NodeOf(_meanSquare), context, out _)!;

@@ -13,6 +13,10 @@ public sealed class TanhGeluRule : RewriteRule
 {
     private readonly AnyValue _x = P.Var("x");
 
+    /// <summary>
+    /// Builds the pattern from every form of the inner polynomial listed above, each read of x through
+    /// an optional Cast.
+    /// </summary>
     public TanhGeluRule()
     {
         // x may be read through a Cast to its own type: ORTModule's GPT-2 export casts x to float
@@ -35,6 +39,10 @@ public sealed class TanhGeluRule : RewriteRule
             P.Mul(P.MaybeCast(P.Mul(X(), P.Value(KnownConstants.Half))), onePlusTanh));
     }
 
+    /// <summary>
+    /// Refuses a match whose Casts change the element type: the fused op computes in the input's type,
+    /// not in the one the chain cast to.
+    /// </summary>
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         int? type = context.TypeOf(match[_x])?.ElementType;
@@ -45,12 +53,19 @@ public sealed class TanhGeluRule : RewriteRule
         return null;
     }
 
+    /// <summary>"tanh-gelu", as fuse reports name the rule.</summary>
     public override string Name => "tanh-gelu";
 
+    /// <summary>0.5·x·(1 + tanh(inner)) in every grouping, or (0.5·x, optionally cast)·(1 + tanh(inner)).</summary>
     public override ValuePattern Pattern { get; }
 
+    /// <summary>x: the fused GELU has its input's shape.</summary>
     public override string? ShapeKeptFrom(PatternMatch match) => match[_x];
 
+    /// <summary>
+    /// Replaces the chain by tanh GELU on x (Gelu-20 with approximate "tanh", or com.microsoft FastGelu
+    /// below opset 20).
+    /// </summary>
     public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
     {
         var node = FusedOps.Gelu(context, match.Root, match[_x], tanh: true);

@@ -32,6 +32,10 @@ public abstract class MsNormRule : RewriteRule
     /// <summary>Ops that only carry the norm's output into a linear layer's weight gradient.</summary>
     private static readonly HashSet<string> WeightGradientPath = new(StringComparer.Ordinal) { "MatMul", "Gemm", "FusedMatMul", "Reshape", "Transpose", "Shape" };
 
+    /// <summary>
+    /// Builds the pattern on the norm's gradient node: LayerNormalizationGrad when
+    /// <paramref name="layerNorm"/>, else SimplifiedLayerNormalizationGrad.
+    /// </summary>
     protected MsNormRule(bool layerNorm)
     {
         IsLayerNorm = layerNorm;
@@ -40,12 +44,26 @@ public abstract class MsNormRule : RewriteRule
             : P.MsOp("SimplifiedLayerNormalizationGrad", _dY, _x, _scale, _invStd);
     }
 
+    /// <summary>True for MS-LN (a β and a mean output to handle), false for MS-RMSNorm.</summary>
     protected bool IsLayerNorm { get; }
 
+    /// <summary>
+    /// The norm's gradient node: (dY, X, γ, mean, inv_std) for LayerNorm, (dY, X, γ, inv_std) for
+    /// RMSNorm; the forward norm is found from inv_std.
+    /// </summary>
     public override ValuePattern Pattern { get; }
 
+    /// <summary>
+    /// False: the match is the gradient node alone, and the rule replaces the forward norm too,
+    /// checking its readers itself.
+    /// </summary>
     public override bool ReplacesWholeMatch => false;
 
+    /// <summary>
+    /// Refuses with the reasons listed above, and when no matching forward norm produces the
+    /// statistics, X's rank is unknown, the axis is out of range, y is a graph output, nothing in
+    /// backward keeps y (so nothing would be saved), or a statistic has other readers.
+    /// </summary>
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         if (Forward(match, context) is not { } forward)
@@ -102,6 +120,11 @@ public abstract class MsNormRule : RewriteRule
         return MemoryRuleSupport.StillKeptBy(context, match[_x], match.Root, forward);
     }
 
+    /// <summary>
+    /// Replaces norm and gradient by the MS forward and gradient ops, folds γ, β where it can, moves
+    /// weight gradients to ẑ, and reports X's bytes (and the mean's for LayerNorm) as saved, with a
+    /// note of what was done per norm.
+    /// </summary>
     public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
     {
         OnnxGraph graph = context.Graph;
@@ -254,10 +277,15 @@ public abstract class MsNormRule : RewriteRule
         return null;
     }
 
+    /// <summary>
+    /// The forward norm op named in refusals ("LayerNormalization" or "SimplifiedLayerNormalization").
+    /// </summary>
     protected abstract string ForwardOp { get; }
 
+    /// <summary>The com.onnxmemopt forward op the norm becomes, producing ẑ and InvStdDev.</summary>
     protected abstract string MsForwardOp { get; }
 
+    /// <summary>The com.onnxmemopt gradient op that computes dX from dẑ, ẑ and InvStdDev.</summary>
     protected abstract string MsGradientOp { get; }
 
     private IEnumerable<string> AffineParameters(OnnxNode forward) =>
@@ -281,23 +309,31 @@ public abstract class MsNormRule : RewriteRule
 /// <summary>MS-LN: LayerNormalization + LayerNormalizationGrad → MsLayerNorm + MsLayerNormGrad.</summary>
 public sealed class MsLayerNormRule() : MsNormRule(layerNorm: true)
 {
+    /// <summary>"msln", the pass's name, since the pass has this one rule.</summary>
     public override string Name => "msln";
 
+    /// <summary>"LayerNormalization".</summary>
     protected override string ForwardOp => "LayerNormalization";
 
+    /// <summary>"MsLayerNorm".</summary>
     protected override string MsForwardOp => "MsLayerNorm";
 
+    /// <summary>"MsLayerNormGrad".</summary>
     protected override string MsGradientOp => "MsLayerNormGrad";
 }
 
 /// <summary>MS-RMSNorm: SimplifiedLayerNormalization + SimplifiedLayerNormalizationGrad → MsRmsNorm + MsRmsNormGrad.</summary>
 public sealed class MsRmsNormRule() : MsNormRule(layerNorm: false)
 {
+    /// <summary>"msrms", the pass's name, since the pass has this one rule.</summary>
     public override string Name => "msrms";
 
+    /// <summary>"SimplifiedLayerNormalization" (RMSNormalization-23 is matched as well).</summary>
     protected override string ForwardOp => "SimplifiedLayerNormalization";
 
+    /// <summary>"MsRmsNorm".</summary>
     protected override string MsForwardOp => "MsRmsNorm";
 
+    /// <summary>"MsRmsNormGrad".</summary>
     protected override string MsGradientOp => "MsRmsNormGrad";
 }

@@ -17,6 +17,11 @@ internal sealed class NormalizedGradient
     private readonly List<string> _restTerms;
     private readonly IReadOnlyList<string> _foldedTerms;
 
+    /// <param name="graph">
+    /// The graph; the Sum producing <paramref name="dY"/> is looked up in it when the folded terms are
+    /// its inputs.
+    /// </param>
+    /// <param name="dY">The accumulated gradient of the norm's output y.</param>
     /// <param name="foldedTerms">Terms of dY that are now terms of dẑ: dY itself, or inputs of the Sum that makes dY.</param>
     public NormalizedGradient(OnnxGraph graph, string dY, IReadOnlyList<string> foldedTerms)
     {

@@ -17,6 +17,7 @@ public sealed class ReGelu2Rule : RewriteRule
     private readonly AnyValue _x = P.Var("X");
     private readonly AnyValue _bias = P.Var("bias");
 
+    /// <summary>Builds the pattern on the four GELU gradient ops of ONNX Runtime's gradient builder.</summary>
     public ReGelu2Rule()
     {
         Pattern = P.AnyOf(
@@ -26,12 +27,25 @@ public sealed class ReGelu2Rule : RewriteRule
             P.MsOp("BiasFastGeluGrad_dX", _dY, _x, _bias));
     }
 
+    /// <summary>"regelu2", the pass's name, since the pass has this one rule.</summary>
     public override string Name => "regelu2";
 
+    /// <summary>
+    /// GeluGrad(dY, X), FastGeluGrad(dY, X), BiasGeluGrad_dX(dY, X, bias) or BiasFastGeluGrad_dX(dY, X,
+    /// bias); the forward GELU is found among X's readers.
+    /// </summary>
     public override ValuePattern Pattern { get; }
 
+    /// <summary>
+    /// False: the match is the gradient node alone, and the forward GELU is replaced or kept by
+    /// <see cref="Rewrite"/>.
+    /// </summary>
     public override bool ReplacesWholeMatch => false;
 
+    /// <summary>
+    /// Refuses when no GELU of the gradient's kind (erf or tanh, same bias) reads X, or when some other
+    /// backward node would still keep X.
+    /// </summary>
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         if (Forward(match, context) is not { } forward)
@@ -42,6 +56,10 @@ public sealed class ReGelu2Rule : RewriteRule
         return MemoryRuleSupport.StillKeptBy(context, match[_x], match.Root, forward);
     }
 
+    /// <summary>
+    /// Emits ReGelu2 (after an Add for a bias) in forward and ReGelu2Grad in backward, with the table
+    /// of <see cref="RewriteOptions.GeluTable"/>; reports |X| minus the code's bytes as saved.
+    /// </summary>
     public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
     {
         OnnxGraph graph = context.Graph;

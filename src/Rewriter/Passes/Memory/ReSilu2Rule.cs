@@ -14,17 +14,28 @@ public sealed class ReSilu2Rule : RewriteRule
     private readonly AnyValue _dY = P.Var("dY");
     private readonly AnyValue _x = P.Var("X");
 
+    /// <summary>Builds the pattern on QuickGeluGrad(dY, X).</summary>
     public ReSilu2Rule()
     {
         Pattern = P.MsOp("QuickGeluGrad", _dY, _x);
     }
 
+    /// <summary>"resilu2", as the pass's reports name the rule for the fused form.</summary>
     public override string Name => "resilu2";
 
+    /// <summary>QuickGeluGrad(dY, X); the forward QuickGelu with the same alpha is found among X's readers.</summary>
     public override ValuePattern Pattern { get; }
 
+    /// <summary>
+    /// False: the match is the gradient node alone; the forward QuickGelu is replaced by
+    /// <see cref="Rewrite"/>.
+    /// </summary>
     public override bool ReplacesWholeMatch => false;
 
+    /// <summary>
+    /// Refuses when no QuickGelu with the gradient's alpha reads X, when alpha is not positive, or when
+    /// some other backward node would still keep X.
+    /// </summary>
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         float alpha = match.Root.GetFloat("alpha", 1.702f);
@@ -39,6 +50,10 @@ public sealed class ReSilu2Rule : RewriteRule
         return MemoryRuleSupport.StillKeptBy(context, match[_x], match.Root, forward);
     }
 
+    /// <summary>
+    /// Replaces QuickGelu by ReSilu2 and QuickGeluGrad by ReSilu2Grad, each where its original ran;
+    /// reports |X| minus the code's bytes as saved.
+    /// </summary>
     public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
     {
         float alpha = match.Root.GetFloat("alpha", 1.702f);

@@ -15,6 +15,10 @@ public sealed class ReSilu2UnfusedRule : RewriteRule
     private readonly AnyValue _x = P.Var("X");
     private readonly NodeValue _sigmoid;
 
+    /// <summary>
+    /// Builds the pattern: Sum(Mul(dY, σ(X)), SigmoidGrad(Mul(dY, X), σ(X))), Sum's inputs in either
+    /// order.
+    /// </summary>
     public ReSilu2UnfusedRule()
     {
         _sigmoid = P.Sigmoid(_x);
@@ -23,12 +27,25 @@ public sealed class ReSilu2UnfusedRule : RewriteRule
         Pattern = new NodeValue("Sum", "", [viaSigmoid, viaSigmoidGrad], commutative: true);
     }
 
+    /// <summary>"resilu2-unfused", as the resilu2 pass's reports name the rule for the unfused form.</summary>
     public override string Name => "resilu2-unfused";
 
+    /// <summary>
+    /// The backward sum of the unfused SiLU gradient described above; the forward Mul(X, σ(X)) is found
+    /// from the sigmoid.
+    /// </summary>
     public override ValuePattern Pattern { get; }
 
+    /// <summary>
+    /// False: the match includes the forward Sigmoid, which the forward Mul reads outside the match;
+    /// <see cref="Check"/> tests the readers itself.
+    /// </summary>
     public override bool ReplacesWholeMatch => false;
 
+    /// <summary>
+    /// Refuses when no forward Mul(X, σ(X)) exists, when σ(X) or an intermediate product has readers
+    /// outside the SiLU and its gradient, or when some other backward node would still keep X.
+    /// </summary>
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         string s = match[_sigmoid];
@@ -51,6 +68,10 @@ public sealed class ReSilu2UnfusedRule : RewriteRule
         return MemoryRuleSupport.StillKeptBy(context, match[_x], [.. match.Nodes, product]);
     }
 
+    /// <summary>
+    /// Replaces the forward Sigmoid and Mul by ReSilu2 and the gradient's nodes by ReSilu2Grad (α = 1);
+    /// reports |X| minus the code's bytes as saved.
+    /// </summary>
     public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
     {
         OnnxNode product = ForwardProduct(match, context)!;

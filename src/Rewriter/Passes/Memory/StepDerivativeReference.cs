@@ -7,6 +7,9 @@ using OnnxMemOpt.Patterns;
 namespace OnnxMemOpt.Passes.Memory;
 
 /// <summary>The original graph with the 2-bit step derivatives in standard ops, or why it could not be built.</summary>
+/// <param name="Model">The reference model, or null when it could not be built.</param>
+/// <param name="Replaced">How many gradient nodes were replaced by the step derivative.</param>
+/// <param name="Reason">Why the reference could not be built, or null when it was.</param>
 public sealed record StepDerivativeReference(OnnxModel? Model, int Replaced, string? Reason);
 
 /// <summary>
@@ -22,6 +25,11 @@ public sealed record StepDerivativeReference(OnnxModel? Model, int Replaced, str
 /// </summary>
 public static class StepDerivativeReferenceBuilder
 {
+    /// <summary>
+    /// The reference for <paramref name="rewritten"/> built from a copy of <paramref name="original"/>
+    /// (neither is changed), or a <see cref="StepDerivativeReference.Reason"/> when a gradient op
+    /// cannot be traced back to original values.
+    /// </summary>
     public static StepDerivativeReference Build(OnnxModel original, OnnxModel rewritten)
     {
         ArgumentNullException.ThrowIfNull(original);

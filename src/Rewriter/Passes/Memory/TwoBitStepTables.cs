@@ -10,8 +10,16 @@ namespace OnnxMemOpt.Passes.Memory;
 /// multiplies dY by level[code]. The native kernels carry the same digits (two_bit_tables.h); this
 /// copy lets the managed side build an independent reference of what the kernels should compute.
 /// </summary>
+/// <param name="Thresholds">
+/// c₀ &lt; c₁ &lt; c₂; in units of x, except the published SiLU table's, which are in units of αx.
+/// </param>
+/// <param name="Levels">The derivative for codes 0 to 3.</param>
 public sealed record TwoBitStepTable(double[] Thresholds, double[] Levels)
 {
+    /// <summary>
+    /// The paper's GELU table ("yang2024", the ops' default): thresholds and levels from three shifted
+    /// ReLUs fitted to GELU.
+    /// </summary>
     public static TwoBitStepTable Gelu { get; } = new(
         [-3.1858810036855245, -0.001178821281161997, 3.190832613414926],
         [0.0, -0.04922261145617846, 1.0487405950855513, 1.0]);

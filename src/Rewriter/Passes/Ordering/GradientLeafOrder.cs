@@ -21,11 +21,16 @@ namespace OnnxMemOpt.Passes.Ordering;
 /// </summary>
 public static class GradientLeafOrder
 {
+    /// <summary>"leaf-order": the pass name in `--passes` and in reports.</summary>
     public const string Name = "leaf-order";
 
     /// <summary>How far up from a leaf the nodes that only it needs are gathered.</summary>
     private const int MaxDepth = 8;
 
+    /// <summary>
+    /// Reorders the leaves of <paramref name="context"/>'s graph; one record when the order changed,
+    /// none for an inference graph, fewer than two movable leaves, or a graph already in that order.
+    /// </summary>
     public static PassResult Apply(RewriteContext context)
     {
         var result = new PassResult();

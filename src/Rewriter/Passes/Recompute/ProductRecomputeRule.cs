@@ -19,21 +19,29 @@ namespace OnnxMemOpt.Passes.Recompute;
 /// </summary>
 public sealed class ProductRecomputeRule : RewriteRule
 {
+    /// <summary>"recompute": the pass name in `--passes`; the rule reports under it too.</summary>
     public const string PassName = "recompute";
 
     private readonly AnyValue _a = P.Var("a");
     private readonly AnyValue _b = P.Var("b");
 
+    /// <summary>Builds the pattern: a Mul with its factors bound in the node's input order.</summary>
     public ProductRecomputeRule()
     {
         // Written non-commutative so that a and b bind to the node's own input order.
         Pattern = P.Op("Mul", _a, _b);
     }
 
+    /// <summary>"recompute", the pass's name, since the pass has this one rule.</summary>
     public override string Name => PassName;
 
+    /// <summary>Mul(a, b), not commutative, so that the recomputation can swap a and b.</summary>
     public override ValuePattern Pattern { get; }
 
+    /// <summary>
+    /// False: the product stays for its forward readers; only backward readers move to the
+    /// recomputation.
+    /// </summary>
     public override bool ReplacesWholeMatch => false;
 
     /// <summary>Only products that forward computes and backward reads are worth a look.</summary>
@@ -43,6 +51,11 @@ public sealed class ProductRecomputeRule : RewriteRule
         return !phases.IsBackward(root) && root.Output(0) is { } product && DataReaders(phases, product).Any();
     }
 
+    /// <summary>
+    /// Refuses graph outputs, non-float products, squares, factors backward does not keep, and Shape
+    /// readers with no same-shape factor; defers to an outer product of this one, which is recomputed
+    /// first.
+    /// </summary>
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         var phases = context.Phases;
@@ -93,6 +106,10 @@ public sealed class ProductRecomputeRule : RewriteRule
         return null;
     }
 
+    /// <summary>
+    /// Inserts Mul(b, a) before the product's first backward reader, points every backward data reader
+    /// at it (Shape readers at a factor of the same shape) and reports |P| as the bytes saved.
+    /// </summary>
     public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
     {
         OnnxGraph graph = context.Graph;

@@ -9,6 +9,14 @@ using OnnxMemOpt.Graph;
 namespace OnnxMemOpt.Passes.Training;
 
 /// <summary>What <see cref="TrainingGraphBuilder"/> built, besides the model itself.</summary>
+/// <param name="Model">The training graph (a new model; the forward one is unchanged).</param>
+/// <param name="Loss">Name of the loss output.</param>
+/// <param name="Parameters">The trained parameters, in the order of the graph's inputs.</param>
+/// <param name="Gradients">The gradient output of each parameter, in the same order.</param>
+/// <param name="ParametersWithoutGradient">
+/// Parameters the loss does not depend on: their gradient outputs are zeros.
+/// </param>
+/// <param name="Adapters">The LoRA adapters added; empty unless the trainable set is LoRA or LoRA-FA.</param>
 public sealed record TrainingGraphResult(
     OnnxModel Model,
     string Loss,
@@ -29,8 +37,17 @@ public sealed record TrainingGraphResult(
 /// </summary>
 public static class TrainingGraphBuilder
 {
+    /// <summary>
+    /// The training graph for <paramref name="forward"/>, without the report of
+    /// <see cref="BuildWithReport"/>.
+    /// </summary>
     public static OnnxModel Build(OnnxModel forward, TrainingGraphOptions options) => BuildWithReport(forward, options).Model;
 
+    /// <summary>
+    /// Builds the training graph for <paramref name="forward"/> (left unchanged) and says what it
+    /// holds; throws a <see cref="ModelException"/> when the model or the options cannot be trained as
+    /// asked.
+    /// </summary>
     public static TrainingGraphResult BuildWithReport(OnnxModel forward, TrainingGraphOptions options)
     {
         ModelProto proto = forward.Proto.Clone();

@@ -41,6 +41,8 @@ public enum HeadPooling
 }
 
 /// <summary>A classification head put on an encoder output: pooling, then logits = pooled·W + b.</summary>
+/// <param name="Classes">Number of classes (the logits' last dim); at least 1.</param>
+/// <param name="Pooling">How a sequence output [B, S, D] is pooled; ignored for a pooled output [B, D].</param>
 public sealed record ClassificationHeadOptions(int Classes, HeadPooling Pooling = HeadPooling.FirstToken);
 
 /// <summary>
@@ -52,8 +54,10 @@ public delegate void ForwardFusion(OnnxModel model);
 /// <summary>Everything <see cref="TrainingGraphBuilder"/> needs to know besides the forward model.</summary>
 public sealed record TrainingGraphOptions
 {
+    /// <summary>The loss to end in; cross-entropy by default.</summary>
     public LossKind Loss { get; init; } = LossKind.CrossEntropy;
 
+    /// <summary>Which parameters train; every weight by default.</summary>
     public TrainableSet Trainable { get; init; } = TrainableSet.Full;
 
     /// <summary>
@@ -68,8 +72,13 @@ public sealed record TrainingGraphOptions
     /// <summary>A classification head on <see cref="Output"/>; null puts the loss on the output directly.</summary>
     public ClassificationHeadOptions? Head { get; init; }
 
+    /// <summary>
+    /// r of the LoRA adapters (<see cref="TrainableSet.Lora"/>, <see cref="TrainableSet.LoraFa"/>);
+    /// PEFT's default 8.
+    /// </summary>
     public int LoraRank { get; init; } = 8;
 
+    /// <summary>LoRA's alpha: adapter updates are scaled by alpha/r.</summary>
     public double LoraAlpha { get; init; } = 16;
 
     /// <summary>

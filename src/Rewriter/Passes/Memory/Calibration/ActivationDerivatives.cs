@@ -9,8 +9,10 @@ public static class ActivationDerivatives
 {
     private static readonly double InverseSqrt2Pi = 1.0 / Math.Sqrt(2.0 * Math.PI);
 
+    /// <summary>GELU′(x) = Φ(x) + x·φ(x) of exact (erf) GELU; NaN for NaN.</summary>
     public static double Gelu(double x) => double.IsNaN(x) ? double.NaN : NormalCdf(x) + x * InverseSqrt2Pi * Math.Exp(-0.5 * x * x);
 
+    /// <summary>The derivative of x·σ(αx): σ(αx)·(1 + αx·(1 − σ(αx))); α = 1 is SiLU′, 1.702 QuickGelu's.</summary>
     public static double Silu(double x, double alpha)
     {
         double s = 1.0 / (1.0 + Math.Exp(-alpha * x));
@@ -52,6 +54,11 @@ public static class ActivationDerivatives
 /// <summary>Which activation a 2-bit op pair approximates.</summary>
 public enum TwoBitActivationKind
 {
+    /// <summary>ReGelu2 / ReGelu2Grad: GELU, whose derivative is <see cref="ActivationDerivatives.Gelu"/>.</summary>
     Gelu,
+    /// <summary>
+    /// ReSilu2 / ReSilu2Grad: x·σ(αx), whose derivative is <see cref="ActivationDerivatives.Silu"/>
+    /// with the node's alpha.
+    /// </summary>
     Silu,
 }

@@ -9,21 +9,30 @@ namespace OnnxMemOpt.Passes.Memory.Calibration;
 /// </summary>
 public sealed class PreActivationHistogram
 {
+    /// <summary>Half-width of the grid: bins cover [−16, 16], beyond which the tails are open bins.</summary>
     public const double Limit = 16.0;
+    /// <summary>Grid bins per unit of x (bin width 1/64); thresholds are fitted on these edges.</summary>
     public const int BinsPerUnit = 64;
 
     /// <summary>Counts: [0] below −16, [1..N] the grid, [N+1] above 16.</summary>
     private readonly long[] _counts = new long[GridBins + 2];
 
+    /// <summary>Bins of the grid between −16 and 16, without the open tails (2048).</summary>
     public static int GridBins => (int)(2 * Limit * BinsPerUnit);
 
     /// <summary>Bins including the two open tails.</summary>
     public static int BinCount => GridBins + 2;
 
+    /// <summary>Inputs counted so far, NaN left out.</summary>
     public long Total { get; private set; }
 
+    /// <summary>
+    /// Counts per bin: [0] at or below −16, [1..<see cref="GridBins"/>] the grid,
+    /// [<see cref="GridBins"/> + 1] above 16.
+    /// </summary>
     public IReadOnlyList<long> Counts => _counts;
 
+    /// <summary>Counts <paramref name="values"/> (one batch of the activation's input), skipping NaN.</summary>
     public void Add(ReadOnlySpan<float> values)
     {
         foreach (float v in values)
@@ -34,6 +43,10 @@ public sealed class PreActivationHistogram
         }
     }
 
+    /// <summary>
+    /// Adds the counts of <paramref name="other"/>, e.g. the same activation seen in another batch or
+    /// run.
+    /// </summary>
     public void Add(PreActivationHistogram other)
     {
         ArgumentNullException.ThrowIfNull(other);

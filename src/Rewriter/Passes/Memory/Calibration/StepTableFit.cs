@@ -28,6 +28,11 @@ public static class StepTableFit
 {
     private const int Intervals = 4;
 
+    /// <summary>
+    /// The table of least expected squared error to <paramref name="derivative"/> under
+    /// <paramref name="histogram"/>, thresholds on bin edges; throws <see cref="ArgumentException"/>
+    /// for an empty histogram.
+    /// </summary>
     public static TwoBitStepTable Fit(PreActivationHistogram histogram, Func<double, double> derivative)
     {
         ArgumentNullException.ThrowIfNull(histogram);

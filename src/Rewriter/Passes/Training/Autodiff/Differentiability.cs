@@ -11,6 +11,17 @@ namespace OnnxMemOpt.Passes.Training.Autodiff;
 /// </summary>
 public static class Differentiability
 {
+    /// <summary>
+    /// The values that need a gradient to differentiate <paramref name="loss"/> with respect to
+    /// <paramref name="parameters"/>.
+    /// </summary>
+    /// <param name="graph">The forward graph.</param>
+    /// <param name="types">Inferred types; a value of unknown type counts as floating point.</param>
+    /// <param name="parameters">
+    /// The trainable parameters (graph inputs or initializers); they are in the result when the loss
+    /// depends on them.
+    /// </param>
+    /// <param name="loss">The scalar the backward pass starts from.</param>
     public static HashSet<string> ValuesNeedingGradient(OnnxGraph graph, IReadOnlyDictionary<string, TensorType> types, IEnumerable<string> parameters, string loss)
     {
         IReadOnlyList<OnnxNode> order = graph.TopologicalOrder();

@@ -15,6 +15,13 @@ public sealed class GradientContext
     private readonly Dictionary<string, List<string>> _contributions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string?> _finalGradients = new(StringComparer.Ordinal);
 
+    /// <summary>A context with no gradient contributions yet.</summary>
+    /// <param name="emit">The emitter every rule adds its nodes through.</param>
+    /// <param name="types">The forward values' inferred types.</param>
+    /// <param name="needsGradient">
+    /// The values from <see cref="Differentiability.ValuesNeedingGradient"/>; contributions to others
+    /// are dropped.
+    /// </param>
     public GradientContext(GraphEmitter emit, IReadOnlyDictionary<string, TensorType> types, IReadOnlySet<string> needsGradient)
     {
         Emit = emit;
@@ -23,10 +30,13 @@ public sealed class GradientContext
         Broadcast = new BroadcastReducer(this);
     }
 
+    /// <summary>The emitter rules add backward nodes and constants through.</summary>
     public GraphEmitter Emit { get; }
 
+    /// <summary>The graph being extended with its backward pass.</summary>
     public OnnxGraph Graph => Emit.Graph;
 
+    /// <summary>The model's file name, for the refusals rules throw.</summary>
     public string ModelFile => Graph.Model.FileName;
 
     /// <summary>Reduces a gradient back to a broadcast input's shape.</summary>
@@ -35,6 +45,10 @@ public sealed class GradientContext
     /// <summary>True when <paramref name="value"/> depends on a trainable parameter through differentiable ops.</summary>
     public bool NeedsGradient(string? value) => value is not null && _needsGradient.Contains(value);
 
+    /// <summary>
+    /// The inferred shape of a forward value, or null when unknown (or <paramref name="value"/> is
+    /// null, an omitted input).
+    /// </summary>
     public TensorShape? ShapeOf(string? value) => value is not null && _types.TryGetValue(value, out TensorType? t) ? t.Shape : null;
 
     /// <summary>Element type of a forward value; throws when inference could not tell (every differentiated value has one).</summary>

@@ -12,10 +12,18 @@ namespace OnnxMemOpt.Passes.Training.Autodiff;
 /// </summary>
 public sealed class GraphEmitter
 {
+    /// <summary>
+    /// ONNX Runtime's contrib domain, where the gradient ops live; emitting into it adds the opset
+    /// import.
+    /// </summary>
     public const string MicrosoftDomain = "com.microsoft";
 
     private readonly Dictionary<string, string> _int64Constants = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// An emitter for <paramref name="graph"/> naming its nodes "<paramref name="namePrefix"/>op"; a
+    /// model without a default-domain import is treated as opset 17.
+    /// </summary>
     public GraphEmitter(OnnxGraph graph, string namePrefix)
     {
         Graph = graph;
@@ -23,6 +31,7 @@ public sealed class GraphEmitter
         Opset = graph.Model.OpsetVersion("") ?? 17;
     }
 
+    /// <summary>The graph nodes and initializers are added to.</summary>
     public OnnxGraph Graph { get; }
 
     /// <summary>Version of the default ONNX domain the model imports.</summary>
@@ -95,15 +104,19 @@ public sealed class GraphEmitter
         return name;
     }
 
+    /// <summary>An integer attribute for <see cref="Op"/>.</summary>
     public static AttributeProto Int(string name, long value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 
+    /// <summary>A float attribute for <see cref="Op"/>.</summary>
     public static AttributeProto Float(string name, float value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
 
+    /// <summary>A string attribute for <see cref="Op"/>, stored as UTF-8.</summary>
     public static AttributeProto String(string name, string value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(value) };
 
+    /// <summary>An integer-list attribute for <see cref="Op"/> (axes, perm, split before opset 13).</summary>
     public static AttributeProto Ints(string name, IEnumerable<long> values)
     {
         var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
@@ -131,9 +144,11 @@ public sealed class GraphEmitter
         return Op("ReduceSum", [x, axes], hint, "", Int("keepdims", 1), Int("noop_with_empty_axes", 1));
     }
 
+    /// <summary>Unsqueeze at constant <paramref name="axes"/> (attribute before opset 13, input from 13).</summary>
     public string Unsqueeze(string x, IReadOnlyList<long> axes, string hint) =>
         Opset >= 13 ? Op("Unsqueeze", [x, Int64s(axes)], hint) : Op("Unsqueeze", [x], hint, "", Ints("axes", axes));
 
+    /// <summary>Squeeze of constant <paramref name="axes"/> (attribute before opset 13, input from 13).</summary>
     public string Squeeze(string x, IReadOnlyList<long> axes, string hint) =>
         Opset >= 13 ? Op("Squeeze", [x, Int64s(axes)], hint) : Op("Squeeze", [x], hint, "", Ints("axes", axes));
 
@@ -162,5 +177,8 @@ public sealed class GraphEmitter
         return Op("Slice", [shape, Int64s([start]), Int64s([end]), Int64s([0])], x + "_shape_slice");
     }
 
+    /// <summary>
+    /// Cast of <paramref name="x"/> to <paramref name="elementType"/> (a TensorProto.DataType value).
+    /// </summary>
     public string Cast(string x, int elementType, string hint) => Op("Cast", [x], hint, "", Int("to", elementType));
 }

@@ -16,5 +16,6 @@ public static class NonDifferentiableOps
         "BroadcastGradientArgs", "Bernoulli", "Multinomial",
     };
 
+    /// <summary>True when no gradient flows through <paramref name="opType"/>, whatever its domain.</summary>
     public static bool Contains(string opType) => Ops.Contains(opType);
 }

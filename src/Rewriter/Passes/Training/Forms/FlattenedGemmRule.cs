@@ -20,16 +20,26 @@ public sealed class FlattenedGemmRule : RewriteRule
     private readonly AnyValue _tokens = P.Var("token_shape");
     private readonly NodeValue _gemm;
 
+    /// <summary>Builds the pattern: Reshape(Gemm(Reshape(x, flat_shape), W[, b]), token_shape).</summary>
     public FlattenedGemmRule()
     {
         _gemm = new NodeValue("Gemm", "", [P.Op("Reshape", _x, _flat), _w], commutative: false) { AllowExtraInputs = true };
         Pattern = P.Op("Reshape", _gemm, _tokens);
     }
 
+    /// <summary>"flattened-gemm", as the training-forms report names the rule.</summary>
     public override string Name => "flattened-gemm";
 
+    /// <summary>
+    /// The outer Reshape of a Gemm whose first input is a Reshape of x; the bias may be present or not.
+    /// </summary>
     public override ValuePattern Pattern { get; }
 
+    /// <summary>
+    /// Refuses a Gemm that transposes A or scales, a weight that is not a constant matrix, a bias that
+    /// is not a vector of the N outputs, and reshapes that do more than flatten and restore x's leading
+    /// dims.
+    /// </summary>
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         OnnxNode gemm = match.NodeOf(_gemm);
@@ -66,6 +76,10 @@ public sealed class FlattenedGemmRule : RewriteRule
         return null;
     }
 
+    /// <summary>
+    /// Replaces the three nodes by MatMul(x, W) (W through a Transpose when transB) and an Add of the
+    /// bias, under the Gemm's name.
+    /// </summary>
     public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
     {
         OnnxNode gemm = match.NodeOf(_gemm);

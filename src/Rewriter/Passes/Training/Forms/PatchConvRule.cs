@@ -18,15 +18,26 @@ public sealed class PatchConvRule : RewriteRule
     private readonly AnyValue _x = P.Var("x");
     private readonly AnyValue _w = P.Var("W");
 
+    /// <summary>
+    /// Builds the pattern: any Conv(x, W[, b]); <see cref="Check"/> tells patch embeddings from other
+    /// convolutions.
+    /// </summary>
     public PatchConvRule()
     {
         Pattern = new NodeValue("Conv", "", [_x, _w], commutative: false) { AllowExtraInputs = true };
     }
 
+    /// <summary>"patch-conv", as the training-forms report names the rule.</summary>
     public override string Name => "patch-conv";
 
+    /// <summary>Conv(x, W), with or without a bias.</summary>
     public override ValuePattern Pattern { get; }
 
+    /// <summary>
+    /// Refuses unless W is a constant 4-D tensor, x's channels and image size are known, and the Conv
+    /// is ungrouped, undilated and unpadded with stride equal to its kernel, which tiles the image
+    /// exactly.
+    /// </summary>
     public override string? Check(PatternMatch match, RewriteContext context)
     {
         OnnxNode conv = match.Root;
@@ -53,6 +64,10 @@ public sealed class PatchConvRule : RewriteRule
         return null;
     }
 
+    /// <summary>
+    /// Replaces the Conv by the Reshape/Transpose/MatMul chain described above, producing the Conv's
+    /// output under its name.
+    /// </summary>
     public override RuleOutcome Rewrite(PatternMatch match, RewriteContext context)
     {
         OnnxNode conv = match.Root;

@@ -13,9 +13,15 @@ namespace OnnxMemOpt.Passes.Training.Forms;
 /// </summary>
 public static class TrainingForms
 {
+    /// <summary>"training-forms": the pass name its records carry in the train-graph report.</summary>
     public const string Name = "training-forms";
 
+    /// <summary>The two rules: patch-conv, then flattened-gemm.</summary>
     public static RuleSet Rules() => new(Name, [new PatchConvRule(), new FlattenedGemmRule()]);
 
+    /// <summary>
+    /// Applies the rules to <paramref name="model"/> in place; <paramref name="dims"/> bind symbols for
+    /// the shape checks.
+    /// </summary>
     public static PassResult Run(OnnxModel model, DimBindings? dims) => Rules().Apply(new RewriteContext(model, dims));
 }

@@ -14,7 +14,9 @@ namespace OnnxMemOpt.Passes.Training.Heads;
 /// </summary>
 public static class ClassificationHead
 {
+    /// <summary>Name of the head's weight [D, classes] (a fresh variant when the model already uses it).</summary>
     public const string WeightName = "head.weight";
+    /// <summary>Name of the head's bias [classes] (a fresh variant when the model already uses it).</summary>
     public const string BiasName = "head.bias";
 
     /// <summary>Adds the head; returns the logits value and the names of the head's parameters.</summary>

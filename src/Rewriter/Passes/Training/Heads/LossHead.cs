@@ -13,10 +13,18 @@ namespace OnnxMemOpt.Passes.Training.Heads;
 /// </summary>
 public static class LossHead
 {
+    /// <summary>Name the loss output gets (a fresh variant when the model already uses it).</summary>
     public const string LossName = "loss";
+    /// <summary>Name of the int64 input cross-entropy adds for the class indices.</summary>
     public const string LabelsName = "labels";
+    /// <summary>Name of the input MSE adds for the values the output is compared with.</summary>
     public const string TargetName = "target";
 
+    /// <summary>
+    /// Puts a <paramref name="kind"/> loss on <paramref name="output"/>, removes the nodes only other
+    /// outputs needed, and returns the loss value's name; throws
+    /// <see cref="UnsupportedModelException"/> when the output's type does not allow that loss.
+    /// </summary>
     public static string Add(OnnxModel model, string output, LossKind kind, DimBindings? dims)
     {
         OnnxGraph graph = model.Graph;

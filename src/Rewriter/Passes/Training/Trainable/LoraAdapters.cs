@@ -6,6 +6,13 @@ using OnnxMemOpt.Passes.Training.Autodiff;
 namespace OnnxMemOpt.Passes.Training.Trainable;
 
 /// <summary>One adapter: the frozen weight it sits beside and its two factors.</summary>
+/// <param name="Node">Label of the MatMul/Gemm adapted.</param>
+/// <param name="Weight">The frozen weight's initializer.</param>
+/// <param name="A">Initializer of A [in, r].</param>
+/// <param name="B">Initializer of B [r, out], zero at the start.</param>
+/// <param name="In">The layer's input features.</param>
+/// <param name="Out">The layer's output features.</param>
+/// <param name="Rank">r.</param>
 public sealed record LoraAdapter(string Node, string Weight, string A, string B, long In, long Out, int Rank);
 
 /// <summary>
@@ -18,6 +25,23 @@ public sealed record LoraAdapter(string Node, string Weight, string A, string B,
 /// </summary>
 public static class LoraAdapters
 {
+    /// <summary>
+    /// Adds an adapter to every targeted layer of <paramref name="graph"/>, in place, and re-sorts its
+    /// nodes.
+    /// </summary>
+    /// <param name="graph">
+    /// The forward graph; every reader of an adapted layer's output reads the adapted sum instead.
+    /// </param>
+    /// <param name="targets">
+    /// Matched against each layer's names (<see cref="TrainingGraphOptions.LoraTargets"/>).
+    /// </param>
+    /// <param name="rank">r, the adapters' inner dimension; at least 1.</param>
+    /// <param name="alpha">LoRA's alpha: the update is scaled by alpha/r.</param>
+    /// <param name="seed">Seed of A's initial values.</param>
+    /// <returns>
+    /// The adapters added, in the graph's topological order; factors are named
+    /// "&lt;weight&gt;.lora_A" and "&lt;weight&gt;.lora_B".
+    /// </returns>
     public static IReadOnlyList<LoraAdapter> Add(OnnxGraph graph, Regex targets, int rank, double alpha, int seed)
     {
         if (rank < 1) throw new ArgumentOutOfRangeException(nameof(rank), "the LoRA rank must be at least 1");

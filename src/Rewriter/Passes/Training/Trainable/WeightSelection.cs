@@ -18,6 +18,10 @@ public static class WeightSelection
         "RMSNormalization", "SkipLayerNormalization", "SkipSimplifiedLayerNormalization", "Add", "Mul", "BiasGelu", "FastGelu", "Identity",
     };
 
+    /// <summary>
+    /// The weights of <paramref name="graph"/> by the rule above, without names
+    /// <paramref name="exclude"/> matches, in the file's initializer order.
+    /// </summary>
     public static IReadOnlyList<string> FullSet(OnnxGraph graph, Regex exclude)
     {
         var selected = new List<string>();
