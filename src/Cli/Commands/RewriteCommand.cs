@@ -24,7 +24,7 @@ namespace OnnxMemOpt.Cli.Commands;
 /// </summary>
 internal static class RewriteCommand
 {
-    public static readonly string[] KnownPasses = MemoryPasses.All;
+    public static readonly string[] KnownPasses = [.. MemoryPasses.All];
 
     public static Command Create(CommandIO io)
     {

@@ -17,7 +17,7 @@ internal static class GeluTableOption
     {
         Description = "2-bit GELU derivative of ReGELU2: yang2024 (the paper's, default), few-bit (Few-Bit Backward's derivative-fitted table) or calibrated (fitted per layer to its own inputs on a few batches); same memory.",
         DefaultValueFactory = _ => GeluTables.Yang2024,
-    }.AcceptOnlyFromAmong(GeluTables.All);
+    }.AcceptOnlyFromAmong([.. GeluTables.All]);
 
     public static string Value(ParseResult parse) => parse.GetValue<string>(Name) ?? GeluTables.Yang2024;
 }
@@ -31,7 +31,7 @@ internal static class SiluTableOption
     {
         Description = "2-bit SiLU derivative of ReSiLU2: yang2024 (the paper's, default) or calibrated (fitted per layer to its own inputs); same memory.",
         DefaultValueFactory = _ => SiluTables.Yang2024,
-    }.AcceptOnlyFromAmong(SiluTables.All);
+    }.AcceptOnlyFromAmong([.. SiluTables.All]);
 
     public static string Value(ParseResult parse) => parse.GetValue<string>(Name) ?? SiluTables.Yang2024;
 

@@ -21,7 +21,7 @@ public static class MemoryPasses
     /// Every pass name `--passes` accepts, in pipeline order (what the bench runs when given no
     /// list): fuse first, so that the memory passes find the fused ops they match.
     /// </summary>
-    public static readonly string[] All = [FusionPass.Name, "regelu2", "resilu2", "msln", "msrms", ProductRecomputeRule.PassName, GradientLeafOrder.Name];
+    public static IReadOnlyList<string> All { get; } = [FusionPass.Name, "regelu2", "resilu2", "msln", "msrms", ProductRecomputeRule.PassName, GradientLeafOrder.Name];
 
     /// <summary>
     /// The rule set of <paramref name="pass"/>; throws <see cref="ArgumentException"/> for an unknown

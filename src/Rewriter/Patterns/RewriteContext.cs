@@ -146,7 +146,7 @@ public static class GeluTables
     public const string Calibrated = "calibrated";
 
     /// <summary>Every GELU table name: the values `--gelu-table` accepts.</summary>
-    public static readonly string[] All = [Yang2024, FewBit, Calibrated];
+    public static IReadOnlyList<string> All { get; } = [Yang2024, FewBit, Calibrated];
 }
 
 /// <summary>Names of the 2-bit SiLU derivative tables, as the ops' <c>table</c> attribute spells them.</summary>
@@ -159,5 +159,5 @@ public static class SiluTables
     public const string Calibrated = GeluTables.Calibrated;
 
     /// <summary>Every SiLU table name: the values `--silu-table` accepts.</summary>
-    public static readonly string[] All = [Yang2024, Calibrated];
+    public static IReadOnlyList<string> All { get; } = [Yang2024, Calibrated];
 }
