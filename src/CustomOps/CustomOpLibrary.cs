@@ -11,7 +11,9 @@ namespace OnnxMemOpt.CustomOps;
 /// </summary>
 public static class CustomOpLibrary
 {
+    /// <summary>The native library's file name, as CMake builds it and the package ships it under runtimes/linux-x64/native.</summary>
     public const string FileName = "libonnxmemopt_ops.so";
+    /// <summary>The ONNX operator domain of the paper's ops (ReGelu2, ReSilu2, MsLayerNorm, MsRmsNorm and their gradients); rewritten graphs import it.</summary>
     public const string Domain = "com.onnxmemopt";
 
     /// <summary>Full path of the native library; throws if the build did not produce it.</summary>

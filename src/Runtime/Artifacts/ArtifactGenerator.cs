@@ -28,6 +28,7 @@ public sealed record ArtifactOptions
     /// <summary>Memory passes for the memory-efficient set (see MemoryPasses.All); empty writes the baseline set.</summary>
     public IReadOnlyList<string> RewritePasses { get; init; } = [];
 
+    /// <summary>Options for the rewrite passes (GELU/SiLU tables, trainable affine, match budget); null takes their defaults. Unused without <see cref="RewritePasses"/>.</summary>
     public RewriteOptions? Rewrite { get; init; }
 }
 
@@ -45,6 +46,10 @@ public sealed record GeneratedArtifactSet(ArtifactSet Set, TrainingGraphResult T
 /// </summary>
 public static class ArtifactGenerator
 {
+    /// <summary>Builds the artifact set for <paramref name="forward"/> in memory; nothing is written to disk (see <see cref="ArtifactSet.Write"/>).</summary>
+    /// <param name="forward">The forward model; it is not modified, and its folder resolves external data.</param>
+    /// <param name="options">Training graph options, optimizer attributes and state, and the rewrite passes to apply.</param>
+    /// <returns>The set (rewritten when passes were asked for), the training graph it came from and the rewrite's report.</returns>
     public static GeneratedArtifactSet Generate(OnnxModel forward, ArtifactOptions options)
     {
         ArgumentNullException.ThrowIfNull(forward);

@@ -13,14 +13,19 @@ namespace OnnxMemOpt.Runtime.Artifacts;
 /// </summary>
 public sealed class ArtifactSet
 {
+    /// <summary>The file name ONNX Runtime's generator gives the ODTC checkpoint (no extension).</summary>
     public const string CheckpointFileName = "checkpoint";
 
+    /// <summary>training_model.onnx: loss, gradient accumulation into buffers, lazy_reset_grad (see <see cref="OrtTrainingModel"/>).</summary>
     public required OnnxModel TrainingModel { get; init; }
 
+    /// <summary>eval_model.onnx, the forward part without gradients; null for a set that has none (then not written).</summary>
     public OnnxModel? EvalModel { get; init; }
 
+    /// <summary>optimizer_model.onnx: the AdamWOptimizer node whose attributes the trainer's AdamW reads (see <see cref="Artifacts.OptimizerModel"/>).</summary>
     public required OnnxModel OptimizerModel { get; init; }
 
+    /// <summary>The trainable and frozen parameters' values and the optimizer state, written as ODTC.</summary>
     public required OrtCheckpoint Checkpoint { get; init; }
 
     /// <summary>Where the set was read from (messages); null for a generated set.</summary>

@@ -31,6 +31,15 @@ public sealed record ArtifactRewrite(
 /// </summary>
 public static class ArtifactSetRewriter
 {
+    /// <summary>
+    /// Runs <paramref name="passes"/> on the set's training model, each rewrite checked to load in ONNX
+    /// Runtime (<see cref="OnnxMemOpt.Passes.CheckedPasses"/>), and returns a new set with checkpoint and
+    /// eval model adjusted for the frozen parameters the passes consumed.
+    /// </summary>
+    /// <param name="set">The set to rewrite; it is not modified.</param>
+    /// <param name="passes">Memory pass names (see MemoryPasses.All); empty returns an equivalent set.</param>
+    /// <param name="dims">Values for the graph's symbolic dimensions, for passes that need concrete shapes; null leaves them symbolic.</param>
+    /// <param name="options">Options for the passes; null takes their defaults.</param>
     public static ArtifactRewrite Rewrite(ArtifactSet set, IReadOnlyList<string> passes, DimBindings? dims = null, RewriteOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(set);

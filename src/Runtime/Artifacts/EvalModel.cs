@@ -11,6 +11,7 @@ namespace OnnxMemOpt.Runtime.Artifacts;
 /// </summary>
 public static class EvalModel
 {
+    /// <summary>The file name ONNX Runtime's generator and training API use for the eval model.</summary>
     public const string FileName = "eval_model.onnx";
 
     /// <param name="trainingGraph">The project-convention training graph (not modified).</param>

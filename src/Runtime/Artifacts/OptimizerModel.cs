@@ -12,6 +12,7 @@ namespace OnnxMemOpt.Runtime.Artifacts;
 /// </summary>
 public static class OptimizerModel
 {
+    /// <summary>The file name ONNX Runtime's generator and training API use for the optimizer model.</summary>
     public const string FileName = "optimizer_model.onnx";
 
     /// <summary>The inputs in the order ONNX Runtime checks them.</summary>
@@ -32,6 +33,8 @@ public static class OptimizerModel
         CorrectBias = true,
     };
 
+    /// <summary>Builds the optimizer model with <paramref name="settings"/> as the AdamWOptimizer node's attributes.</summary>
+    /// <exception cref="ArgumentException">The settings are outside what AdamWOptimizer accepts (see <see cref="AdamWSettings.Validate"/>).</exception>
     public static ModelProto Create(AdamWSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);

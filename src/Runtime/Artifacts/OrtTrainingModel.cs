@@ -22,9 +22,14 @@ public sealed record OrtTrainingModelParts(ModelProto Model, IReadOnlyList<Check
 /// </summary>
 public static class OrtTrainingModel
 {
+    /// <summary>The file name ONNX Runtime's generator and training API use for the training model.</summary>
     public const string FileName = "training_model.onnx";
+    /// <summary>The com.microsoft op that adds each gradient into its buffer (or overwrites it when lazy_reset_grad is set).</summary>
     public const string AccumulatorOp = "InPlaceAccumulatorV2";
 
+    /// <summary>Converts a copy of <paramref name="trainingGraph"/> and takes its trained parameters' initializers out for the checkpoint.</summary>
+    /// <exception cref="InvalidModelException">No <c>&lt;param&gt;_grad</c> output belongs to a parameter input with an initial value.</exception>
+    /// <exception cref="UnsupportedModelException">A trained parameter is not float32.</exception>
     public static OrtTrainingModelParts FromGeneratedGraph(OnnxModel trainingGraph)
     {
         ArgumentNullException.ThrowIfNull(trainingGraph);

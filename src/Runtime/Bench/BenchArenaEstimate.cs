@@ -15,6 +15,10 @@ public static class BenchArenaEstimate
 {
     private const string OptimizedFile = "runtime_optimized.onnx";
 
+    /// <summary>Replays the arena over the graph ONNX Runtime makes of <paramref name="artifacts"/>' training model.</summary>
+    /// <param name="artifacts">The configuration's artifacts; the optimised graph is written beside the training model for the replay and deleted afterwards.</param>
+    /// <param name="options">The session options the configuration trains with (optimisation level, prepacking), so the replayed graph is the one that runs.</param>
+    /// <returns>The replay (MaxInUse and bytes per step); null when a buffer's size is unknown.</returns>
     public static ArenaReplay? Of(TrainingArtifacts artifacts, TrainerOptions options)
     {
         string folder = Path.GetDirectoryName(Path.GetFullPath(artifacts.TrainingModelPath))!;

@@ -12,6 +12,14 @@ public sealed class BenchBatches : IDisposable
 {
     private readonly List<TrainingBatch> _pool = [];
 
+    /// <summary>Draws the pool; batch <c>i</c> uses seed <paramref name="seed"/> + i, so equal arguments give equal batches.</summary>
+    /// <param name="inputs">The training model's user inputs (float and int64 only).</param>
+    /// <param name="batch">Size of each input's first symbolic dimension.</param>
+    /// <param name="sequence">Size of every other symbolic dimension.</param>
+    /// <param name="integers">How each int64 input is filled, by name; unnamed ones draw 0 or 1.</param>
+    /// <param name="seed">Seed of the first batch.</param>
+    /// <param name="poolSize">Batches in the pool; micro-steps cycle through them.</param>
+    /// <exception cref="NotSupportedException">An input is neither float nor int64.</exception>
     public BenchBatches(IReadOnlyList<TensorSpec> inputs, long batch, long sequence, IReadOnlyDictionary<string, IntegerFill> integers, int seed, int poolSize = 2)
     {
         for (int i = 0; i < poolSize; i++)
@@ -40,10 +48,13 @@ public sealed class BenchBatches : IDisposable
         }
     }
 
+    /// <summary>The batch for 0-based micro-step <paramref name="microStep"/>: the pool in turn, so every configuration sees the same sequence.</summary>
     public TrainingBatch this[long microStep] => _pool[(int)(microStep % _pool.Count)];
 
+    /// <summary>All batches of the pool, in order (calibration runs over them once); owned by this object.</summary>
     public IReadOnlyList<TrainingBatch> Pool => _pool;
 
+    /// <summary>Releases the pool's native tensors.</summary>
     public void Dispose() => _pool.ForEach(b => b.Dispose());
 
     /// <summary>Fixed dims as they are; symbolic ones: the first is the batch, the others the sequence.</summary>

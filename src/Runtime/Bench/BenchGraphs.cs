@@ -18,6 +18,7 @@ public sealed record BenchGraph(string Name, TrainingArtifacts Artifacts, Memory
 /// <summary>The baseline training graph and its rewrite, with what the rewrite did (and, for calibrated tables, what calibration fitted).</summary>
 public sealed record BenchGraphPair(BenchGraph Baseline, BenchGraph Rewritten, PassResult Rewrites, int TrainedParameters)
 {
+    /// <summary>The 2-bit tables calibration fitted into the rewritten graph, one per ReGelu2/ReSilu2 node; empty when no calibrated table was asked for.</summary>
     public IReadOnlyList<CalibratedActivation> Calibrated { get; init; } = [];
 }
 
@@ -49,9 +50,19 @@ public sealed record BenchRewriteHooks
 /// </summary>
 public static class BenchGraphs
 {
+    /// <summary>The baseline configuration's name, also its artifact folder under the work directory.</summary>
     public const string BaselineName = "baseline";
+    /// <summary>The rewritten configuration's name, also its artifact folder under the work directory.</summary>
     public const string RewrittenName = "rewritten";
 
+    /// <summary>Builds the training graph of <paramref name="model"/> and writes both configurations (as the <c>FromTrainingGraph</c> form that takes a pass list).</summary>
+    /// <param name="model">The forward model and its dimension bindings.</param>
+    /// <param name="options">How the training graph is built (loss, trainable set, head, seed).</param>
+    /// <param name="workDirectory">Where the configurations' artifact folders are written.</param>
+    /// <param name="withEvalModel">Also write each configuration's eval model (for held-out evaluation).</param>
+    /// <param name="passes">Memory passes of the rewritten configuration; null: all of them.</param>
+    /// <param name="rewriteOptions">Options of those passes; null: their defaults.</param>
+    /// <param name="hooks">Calibration data and a look at the rewritten graph; needed when <paramref name="rewriteOptions"/> asks for calibrated tables.</param>
     public static BenchGraphPair Build(BenchModel model, TrainingGraphOptions options, string workDirectory, bool withEvalModel,
         IReadOnlyList<string>? passes = null, RewriteOptions? rewriteOptions = null, BenchRewriteHooks? hooks = null)
     {

@@ -8,6 +8,7 @@ namespace OnnxMemOpt.Runtime.Bench;
 /// <summary>One configuration's figures: measured (arena MaxInUse, step times, losses) beside estimated.</summary>
 public sealed record ConfigurationFigures(string Name, RunResult Run, MemoryEstimate Estimate, ArenaReplay? ArenaEstimate)
 {
+    /// <summary>The session's CPU arena MaxInUse over the warm-up and measured steps.</summary>
     public long MeasuredPeakBytes => Run.MeasuredPeakBytes;
 
     /// <summary>
@@ -22,10 +23,13 @@ public sealed record ConfigurationFigures(string Name, RunResult Run, MemoryEsti
     /// <summary>The estimator's whole-graph peak (inputs, initializers and outputs resident), as `inspect` reports it.</summary>
     public long? EstimatedGraphPeakBytes => Estimate.PeakBytes;
 
+    /// <summary>Bytes of the tensors forward keeps for backward, as the estimator counts them; null when a size is unknown. This is what the memory passes shrink.</summary>
     public long? SavedActivationBytes => Estimate.SavedActivationBytes;
 
+    /// <summary>Median wall time of a measured optimizer step (train steps and AdamW).</summary>
     public double MedianStepMilliseconds => Run.MedianStepMilliseconds;
 
+    /// <summary>The last optimizer step's mean loss; NaN when no step ran.</summary>
     public float FinalLoss => Run.FinalLoss;
 
     /// <summary>(estimated − measured) / measured; null when the estimate is unknown or nothing was measured.</summary>
@@ -46,12 +50,16 @@ public sealed record BenchOutcome(
     int TrainedParameters,
     double SecondsTotal)
 {
+    /// <summary>Rewritten / baseline measured peak: below 1 is memory saved. NaN when the baseline measured nothing.</summary>
     public double PeakRatio => Ratio(Rewritten.MeasuredPeakBytes, Baseline.MeasuredPeakBytes);
 
+    /// <summary>Rewritten / baseline median step time: the rewrite's cost (or gain) in speed.</summary>
     public double TimeRatio => Ratio(Rewritten.MedianStepMilliseconds, Baseline.MedianStepMilliseconds);
 
+    /// <summary>Rewritten / baseline estimated arena peak, to set beside <see cref="PeakRatio"/>; null when either estimate is unknown.</summary>
     public double? EstimatedPeakRatio => Baseline.EstimatedPeakBytes is { } b && Rewritten.EstimatedPeakBytes is { } r ? Ratio(r, b) : null;
 
+    /// <summary>Rewritten / baseline saved-activation bytes; null when either is unknown.</summary>
     public double? SavedActivationRatio => Baseline.SavedActivationBytes is { } b && Rewritten.SavedActivationBytes is { } r ? Ratio(r, b) : null;
 
     /// <summary>|rewritten − baseline| / |baseline| of the final loss.</summary>

@@ -37,6 +37,7 @@ public sealed record BenchSizes(int? Batch = null, int? Sequence = null, int? Bl
 /// <summary>The trainable sets of `bench --trainable`.</summary>
 public static class TrainableSets
 {
+    /// <summary>The accepted <c>--trainable</c> values: LoRA on the query/value projections, LoRA on every block linear, LoRA-FA, and full fine-tuning.</summary>
     public static IReadOnlyList<string> Names { get; } = ["lora-qv", "lora-all", "lora-fa", "full"];
 
     /// <summary>The training-graph options for <paramref name="set"/> on <paramref name="model"/>.</summary>

@@ -8,15 +8,19 @@ namespace OnnxMemOpt.Runtime.Bench;
 /// <summary>What a bench run trains: steps, optimizer, schedule and how the two sessions take turns.</summary>
 public sealed record BenchSettings
 {
+    /// <summary>Optimizer steps measured per configuration, after the warm-up step; also the cosine schedule's length.</summary>
     public int Steps { get; init; } = 5;
 
+    /// <summary>Micro-batches per optimizer step (gradient accumulation).</summary>
     public int AccumulationSteps { get; init; } = 1;
 
+    /// <summary>AdamW's learning rate, or the schedule's peak when <see cref="WarmupSteps"/> is set.</summary>
     public float LearningRate { get; init; } = 1e-3f;
 
     /// <summary>Linear warm-up steps of the warm-up + cosine schedule (0: constant learning rate).</summary>
     public int WarmupSteps { get; init; }
 
+    /// <summary>Seed of the training batch pool (calibration batches draw from seed + 1000); the CLI also seeds the graph's initial weights with it.</summary>
     public int Seed { get; init; } = 42;
 
     /// <summary>The memory passes the rewritten configuration gets (default: all; e.g. the paper's four alone).</summary>
@@ -25,8 +29,10 @@ public sealed record BenchSettings
     /// <summary>Options of those passes (e.g. which 2-bit GELU table ReGELU2 uses).</summary>
     public OnnxMemOpt.Patterns.RewriteOptions Rewrite { get; init; } = new();
 
+    /// <summary>Alternate the configurations step by step, both sessions open (see <see cref="SideBySideSettings.Interleave"/>); false runs them one after the other.</summary>
     public bool Interleave { get; init; } = true;
 
+    /// <summary>ONNX Runtime's intra-op threads per session; 0 lets it choose.</summary>
     public int IntraOpThreads { get; init; }
 
     /// <summary>ONNX Runtime's CUDA provider when the runtime has it and a GPU answers; else the CPU provider.</summary>
@@ -42,10 +48,13 @@ public sealed record BenchSettings
     /// </summary>
     public bool Prepacking { get; init; }
 
+    /// <summary>ONNX Runtime's graph optimisation level for both sessions and for the arena estimate's optimised graph.</summary>
     public Microsoft.ML.OnnxRuntime.GraphOptimizationLevel OptimizationLevel { get; init; } = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL;
 
+    /// <summary>Extra ONNX Runtime session config entries; <c>session.disable_prepacking</c> is added unless <see cref="Prepacking"/> is on.</summary>
     public IReadOnlyDictionary<string, string> SessionConfig { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>The trainer options both configurations run with: these settings, prepacking off unless asked for, and a warm-up + cosine schedule when <see cref="WarmupSteps"/> is set.</summary>
     public TrainerOptions TrainerOptions() => new()
     {
         IntraOpThreads = IntraOpThreads,
@@ -67,6 +76,13 @@ public static class BenchRunner
     /// <summary>Batches a calibrated table is fitted on: a few million activation inputs per layer at the presets' sizes.</summary>
     public const int CalibrationBatches = 4;
 
+    /// <summary>Builds, estimates and trains the baseline and the rewritten configuration of <paramref name="model"/>.</summary>
+    /// <param name="model">The forward model, its sizes and how its integer inputs are drawn.</param>
+    /// <param name="trainable">The trainable set's name (see <see cref="TrainableSets.Names"/>), carried into the outcome; <paramref name="graphOptions"/> already applies it.</param>
+    /// <param name="graphOptions">How the training graph is built.</param>
+    /// <param name="settings">Steps, optimizer, passes and session options.</param>
+    /// <param name="workDirectory">Where both configurations' artifacts are written; the caller removes it.</param>
+    /// <param name="onStep">Called after each optimizer step: configuration name, 0-based step, mean loss.</param>
     public static BenchOutcome Run(BenchModel model, string trainable, TrainingGraphOptions graphOptions, BenchSettings settings,
         string workDirectory, Action<string, int, float>? onStep = null)
     {

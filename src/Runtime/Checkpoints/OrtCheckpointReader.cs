@@ -9,6 +9,7 @@ namespace OnnxMemOpt.Runtime.Checkpoints;
 /// </summary>
 public static class OrtCheckpointReader
 {
+    /// <summary>The FlatBuffer file identifier (bytes 4–7) of an ONNX Runtime training checkpoint; anything else is refused.</summary>
     public const string FileIdentifier = "ODTC";
 
     // ort.fbs TensorDataType.FLOAT.

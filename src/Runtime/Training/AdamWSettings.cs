@@ -15,16 +15,21 @@ public sealed record AdamWSettings
     /// <summary>β2: weight of the previous second moment.</summary>
     public float Beta { get; init; } = 0.999f;
 
+    /// <summary>ε: added to the root of the second moment so the step stays finite where v is near zero.</summary>
     public float Epsilon { get; init; } = 1e-8f;
 
+    /// <summary>λ: decoupled weight decay; each update also subtracts η·λ·w (0 turns it off).</summary>
     public float WeightDecay { get; init; } = 1e-2f;
 
     /// <summary>0: PyTorch AdamW (decay first, bias-corrected moments); 1: Hugging Face AdamW (bias-corrected learning rate, decay last).</summary>
     public int AdamMode { get; init; }
 
+    /// <summary>Apply Adam's bias corrections 1−αᵗ and 1−βᵗ; mode 0 requires it.</summary>
     public bool CorrectBias { get; init; } = true;
 
+    /// <summary>The optimizer node's op type, as ONNX Runtime's optimizer models spell it.</summary>
     public const string OpType = "AdamWOptimizer";
+    /// <summary>The domain of ONNX Runtime's training ops (AdamWOptimizer, InPlaceAccumulatorV2, the gradient ops).</summary>
     public const string Domain = "com.microsoft";
 
     /// <summary>Throws when the combination is one ONNX Runtime's kernel rejects.</summary>
@@ -58,6 +63,10 @@ public sealed record AdamWSettings
         return FromNode(nodes[0], path);
     }
 
+    /// <summary>Reads the attributes of an AdamWOptimizer <paramref name="node"/>; missing ones keep the schema defaults above.</summary>
+    /// <param name="node">The AdamWOptimizer node.</param>
+    /// <param name="source">Where the node came from, for error messages.</param>
+    /// <exception cref="InvalidDataException">An attribute is out of range or the combination is one ONNX Runtime rejects.</exception>
     public static AdamWSettings FromNode(NodeProto node, string source)
     {
         ArgumentNullException.ThrowIfNull(node);

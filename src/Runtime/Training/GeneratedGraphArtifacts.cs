@@ -15,7 +15,9 @@ namespace OnnxMemOpt.Runtime.Training;
 /// </summary>
 public static class GeneratedGraphArtifacts
 {
+    /// <summary>The training model's file name in the written folder, as <see cref="TrainingArtifacts.Load"/> looks for it.</summary>
     public const string TrainingFile = "training_model.onnx";
+    /// <summary>The eval model's file name in the written folder, as <see cref="TrainingArtifacts.Load"/> looks for it.</summary>
     public const string EvalFile = "eval_model.onnx";
 
     /// <summary>ONNX Runtime's cross-entropy op: output 1 holds the log-probabilities [N, C].</summary>

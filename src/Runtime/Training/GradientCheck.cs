@@ -9,8 +9,12 @@ public sealed record GradientCheckSample(string Parameter, int Index, float Grap
         : Math.Abs(FiniteDifference - Graph) / Math.Abs(Graph);
 }
 
+/// <summary>What <see cref="GradientCheck.Run"/> found.</summary>
+/// <param name="Loss">The batch's loss at the unperturbed parameters.</param>
+/// <param name="Samples">Every checked element, parameter by parameter, largest gradients first.</param>
 public sealed record GradientCheckReport(float Loss, IReadOnlyList<GradientCheckSample> Samples)
 {
+    /// <summary>The largest <see cref="GradientCheckSample.RelativeError"/> (0 without samples): the figure a check passes or fails on.</summary>
     public double WorstRelativeError => Samples.Count == 0 ? 0 : Samples.Max(s => s.RelativeError);
 }
 

@@ -10,6 +10,11 @@ namespace OnnxMemOpt.Runtime.Training;
 /// </summary>
 public static class InputDimInference
 {
+    /// <summary>Sizes for the symbolic contraction dimensions of user inputs that feed a Gemm or MatMul directly with a parameter as the second operand.</summary>
+    /// <param name="model">The training model whose nodes are searched.</param>
+    /// <param name="layout">Its layout, which names the user inputs and their shapes.</param>
+    /// <param name="parameterDims">Shapes of the parameters, by name (from the checkpoint).</param>
+    /// <returns>Size by dimension symbol; the first consumer found decides. Symbols not inferred are absent.</returns>
     public static IReadOnlyDictionary<string, long> FromConsumers(ModelProto model, TrainingModelLayout layout,
         IReadOnlyDictionary<string, long[]> parameterDims)
     {

@@ -10,6 +10,7 @@ public interface ILearningRateSchedule
 /// <summary>The same learning rate at every step.</summary>
 public sealed record ConstantSchedule(float Rate) : ILearningRateSchedule
 {
+    /// <inheritdoc/>
     public float LearningRate(long optimizerStep) => Rate;
 }
 
@@ -20,6 +21,7 @@ public sealed record ConstantSchedule(float Rate) : ILearningRateSchedule
 /// </summary>
 public sealed record WarmupCosineSchedule(float Peak, long WarmupSteps, long TotalSteps, float Minimum = 0f) : ILearningRateSchedule
 {
+    /// <inheritdoc/>
     public float LearningRate(long optimizerStep)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(optimizerStep);

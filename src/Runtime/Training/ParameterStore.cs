@@ -22,10 +22,13 @@ public sealed class TrainableParameter : IDisposable
         SecondMoment = secondMoment;
     }
 
+    /// <summary>The parameter's graph input name, as in the checkpoint.</summary>
     public string Name { get; }
 
+    /// <summary>The parameter's shape, shared by its gradient and moments.</summary>
     public long[] Dims { get; }
 
+    /// <summary>Elements in each of the parameter's tensors.</summary>
     public long ElementCount => CheckpointTensor.ElementCount(Dims);
 
     /// <summary>True when the optimizer updates this parameter (it has a gradient and moments).</summary>
@@ -39,15 +42,19 @@ public sealed class TrainableParameter : IDisposable
 
     internal OrtValue? SecondMoment { get; }
 
+    /// <summary>The weights in native memory, as the sessions read them; writes take effect at the next step without rebinding.</summary>
     public Span<float> Values => Value.GetTensorMutableDataAsSpan<float>();
 
     /// <summary>The accumulated gradient (empty for a frozen parameter).</summary>
     public Span<float> Gradients => Gradient is null ? [] : Gradient.GetTensorMutableDataAsSpan<float>();
 
+    /// <summary>AdamW's first moment m (empty for a parameter that is not trained).</summary>
     public Span<float> FirstMoments => FirstMoment is null ? [] : FirstMoment.GetTensorMutableDataAsSpan<float>();
 
+    /// <summary>AdamW's second moment v (empty for a parameter that is not trained).</summary>
     public Span<float> SecondMoments => SecondMoment is null ? [] : SecondMoment.GetTensorMutableDataAsSpan<float>();
 
+    /// <summary>Frees the native tensors; the sessions they were bound to must not run afterwards.</summary>
     public void Dispose()
     {
         Value.Dispose();
@@ -71,15 +78,19 @@ public sealed class ParameterStore : IDisposable
     /// <summary>Parameters in training-graph input order.</summary>
     public IReadOnlyList<TrainableParameter> All { get; }
 
+    /// <summary>The parameters the optimizer updates, in <see cref="All"/>'s order.</summary>
     public IEnumerable<TrainableParameter> Trained => All.Where(p => p.IsTrained);
 
     /// <summary>Bytes held for weights, gradients and moments (outside the session arena).</summary>
     public long Bytes => All.Sum(p => p.ElementCount * sizeof(float) *
         (1 + (p.Gradient is null ? 0 : 1) + (p.FirstMoment is null ? 0 : 2)));
 
+    /// <summary>The parameter named <paramref name="name"/>.</summary>
+    /// <exception cref="KeyNotFoundException">The graph has no such parameter.</exception>
     public TrainableParameter this[string name] =>
         _byName.TryGetValue(name, out TrainableParameter? parameter) ? parameter : throw new KeyNotFoundException($"No parameter '{name}'.");
 
+    /// <summary>True when <paramref name="name"/> is one of the graph's parameters.</summary>
     public bool Contains(string name) => _byName.ContainsKey(name);
 
     /// <summary>
@@ -124,6 +135,7 @@ public sealed class ParameterStore : IDisposable
         return new ParameterStore(parameters);
     }
 
+    /// <summary>Frees every parameter's native tensors; the trainer owns the store and disposes it with its sessions.</summary>
     public void Dispose()
     {
         foreach (TrainableParameter parameter in All)

@@ -30,6 +30,7 @@ public sealed record SideBySideSettings
     /// </summary>
     public int EvaluationInterval { get; init; }
 
+    /// <summary>Session and optimizer settings every configuration's trainer gets, so they differ only in their graphs.</summary>
     public TrainerOptions Trainer { get; init; } = new();
 }
 
@@ -39,8 +40,10 @@ public sealed record RunResult(string Name, IReadOnlyList<float> Losses, IReadOn
     /// <summary>Arena MaxInUse over the warm-up and measured steps: the measured peak.</summary>
     public long MeasuredPeakBytes => Arena.MaxInUse;
 
+    /// <summary>Median wall time of the measured optimizer steps (train steps and AdamW).</summary>
     public double MedianStepMilliseconds => new TrainingReport(Losses, StepMilliseconds, Arena.MaxInUse, ParameterBytes).MedianStepMilliseconds;
 
+    /// <summary>The last optimizer step's mean loss; NaN when no step ran.</summary>
     public float FinalLoss => Losses.Count > 0 ? Losses[^1] : float.NaN;
 
     /// <summary>The caller's evaluations, in step order (empty when none ran); the last follows the last step.</summary>

@@ -14,6 +14,7 @@ public sealed record SyntheticBatchOptions
     /// <summary>Integer inputs (labels, token ids) are drawn from [0, IntegerUpperBound): 2 is a valid class count for any classifier.</summary>
     public long IntegerUpperBound { get; init; } = 2;
 
+    /// <summary>Seed of the random draw: the same seed and specs give the same batch.</summary>
     public int Seed { get; init; }
 }
 
@@ -24,6 +25,11 @@ public sealed record SyntheticBatchOptions
 /// </summary>
 public static class SyntheticBatch
 {
+    /// <summary>Draws a batch for <paramref name="inputs"/>, shapes resolved by <see cref="ResolveShape"/>.</summary>
+    /// <param name="inputs">The user inputs to fill (see <see cref="TrainingModelLayout.UserInputs"/>).</param>
+    /// <param name="options">Sizes, integer bound and seed; null: the defaults.</param>
+    /// <exception cref="ArgumentException">A symbolic dimension other than the first has no size.</exception>
+    /// <exception cref="NotSupportedException">An input's element type is not float, double, int64, int32 or bool.</exception>
     public static TrainingBatch Create(IReadOnlyList<TensorSpec> inputs, SyntheticBatchOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);

@@ -6,12 +6,15 @@ namespace OnnxMemOpt.Runtime.Training;
 /// <summary>One dimension of a graph input: a fixed size, or a symbolic name (dim_param), or unknown.</summary>
 public readonly record struct Dimension(long? Value, string? Symbol)
 {
+    /// <summary>The size, else the symbol, else "?", as shapes print in messages.</summary>
     public override string ToString() => Value?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? Symbol ?? "?";
 }
 
 /// <summary>A graph input or output: name, element type and (possibly symbolic) shape.</summary>
 public sealed record TensorSpec(string Name, TensorElementType ElementType, IReadOnlyList<Dimension> Shape)
 {
+    /// <summary>Reads name, element type and shape from a graph input's or output's value info; a missing shape reads as rank 0.</summary>
+    /// <exception cref="NotSupportedException">The value is not a tensor (a sequence, a map).</exception>
     public static TensorSpec FromValueInfo(ValueInfoProto info)
     {
         ArgumentNullException.ThrowIfNull(info);
@@ -29,5 +32,6 @@ public sealed record TensorSpec(string Name, TensorElementType ElementType, IRea
         return new TensorSpec(info.Name, (TensorElementType)tensor.ElemType, shape);
     }
 
+    /// <summary>Name, element type and shape for messages: <c>input: Float[batch,784]</c>.</summary>
     public override string ToString() => $"{Name}: {ElementType}[{string.Join(",", Shape)}]";
 }

@@ -29,6 +29,13 @@ public sealed class Trainer : IDisposable
     private OrtIoBinding? _evalBinding;
     private OrtValue? _evalLoss;
 
+    /// <summary>
+    /// Allocates the parameters from the checkpoint (values, zero gradients, saved or zero moments),
+    /// opens the training session and binds them; the eval session opens on the first <see cref="Evaluate(TrainingBatch)"/>.
+    /// The step count resumes from the checkpoint's optimizer group, the learning rate does not (see <see cref="BaseLearningRate"/>).
+    /// </summary>
+    /// <param name="artifacts">The artifact set to train.</param>
+    /// <param name="options">Session and optimizer settings; null: the <see cref="TrainerOptions"/> defaults.</param>
     public Trainer(TrainingArtifacts artifacts, TrainerOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(artifacts);
@@ -61,11 +68,13 @@ public sealed class Trainer : IDisposable
         }
     }
 
+    /// <summary>The set this trainer runs: its layouts decide what is bound, its eval model what <see cref="Evaluate(TrainingBatch)"/> runs.</summary>
     public TrainingArtifacts Artifacts { get; }
 
     /// <summary>True when the training session runs on ONNX Runtime's CUDA provider (see <see cref="TrainerOptions.UseCudaWhenPresent"/>).</summary>
     public bool UsesCuda { get; }
 
+    /// <summary>Weights, gradients and moments, bound to the sessions; read or change them between steps (a gradient check perturbs them in place).</summary>
     public ParameterStore Parameters { get; }
 
     /// <summary>Optimizer steps applied so far (AdamW's bias correction uses this + 1).</summary>
@@ -178,6 +187,7 @@ public sealed class Trainer : IDisposable
         GradientResetPending = state.GradientResetPending;
     }
 
+    /// <summary>Closes the sessions and frees the bound buffers and parameters.</summary>
     public void Dispose()
     {
         _trainingBinding?.Dispose();

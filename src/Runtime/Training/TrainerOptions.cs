@@ -14,6 +14,7 @@ public sealed record TrainerOptions
     /// <summary>Intra-op threads; 0 lets ONNX Runtime choose.</summary>
     public int IntraOpThreads { get; init; }
 
+    /// <summary>ONNX Runtime's graph optimisations for the sessions (default: all, as ONNX Runtime; <c>bench --graph-optimization</c> lowers it).</summary>
     public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
     /// <summary>The CPU arena must stay on for <see cref="Memory.PeakMemory"/> to report anything.</summary>

@@ -28,21 +28,28 @@ public sealed class TrainingArtifacts
         Optimizer = optimizer;
     }
 
+    /// <summary>The training model's file; the trainer's session opens it (its folder resolves external data).</summary>
     public string TrainingModelPath { get; }
 
+    /// <summary>The eval model's file, which <see cref="Trainer"/> evaluates with; null when the set has none.</summary>
     public string? EvalModelPath { get; }
 
     /// <summary>The optimizer model read for AdamW's attributes; null when none was found (then AdamW uses its schema defaults).</summary>
     public string? OptimizerModelPath { get; }
 
+    /// <summary>The checkpoint file read, or, for a checkpoint built in memory, the name given for messages.</summary>
     public string CheckpointPath { get; }
 
+    /// <summary>The parameters' initial values and any saved optimizer state; the trainer copies them into its own buffers.</summary>
     public OrtCheckpoint Checkpoint { get; }
 
+    /// <summary>The training model's inputs and outputs, classified (user inputs, parameters, gradient buffers or outputs, loss).</summary>
     public TrainingModelLayout Layout { get; }
 
+    /// <summary>The eval model's inputs and outputs; null without an eval model.</summary>
     public TrainingModelLayout? EvalLayout { get; }
 
+    /// <summary>AdamW's attributes, from the optimizer model (schema defaults when none was found).</summary>
     public AdamWSettings Optimizer { get; }
 
     /// <summary>Sizes of symbolic user-input dimensions implied by the parameters they multiply (see <see cref="InputDimInference"/>).</summary>

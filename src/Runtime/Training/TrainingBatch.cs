@@ -7,6 +7,7 @@ public sealed class TrainingBatch : IDisposable
 {
     private readonly Dictionary<string, OrtValue> _values = new(StringComparer.Ordinal);
 
+    /// <summary>The inputs added so far, by graph input name; the trainer binds each to the input of that name.</summary>
     public IReadOnlyDictionary<string, OrtValue> Values => _values;
 
     /// <summary>Adds <paramref name="data"/> (pinned, not copied) as input <paramref name="name"/> with <paramref name="shape"/>.</summary>
@@ -33,6 +34,7 @@ public sealed class TrainingBatch : IDisposable
         return this;
     }
 
+    /// <summary>Frees the OrtValues (unpinning arrays given to <see cref="Add{T}"/>) and empties the batch.</summary>
     public void Dispose()
     {
         foreach (OrtValue value in _values.Values)

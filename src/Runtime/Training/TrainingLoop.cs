@@ -9,6 +9,7 @@ namespace OnnxMemOpt.Runtime.Training;
 /// </summary>
 public sealed record TrainingReport(IReadOnlyList<float> Losses, IReadOnlyList<double> StepMilliseconds, long MeasuredPeakBytes, long ParameterBytes)
 {
+    /// <summary>Median of <see cref="StepMilliseconds"/> (0 without steps): robust to the occasional slow step a loaded machine adds.</summary>
     public double MedianStepMilliseconds
     {
         get

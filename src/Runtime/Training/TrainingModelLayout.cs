@@ -14,9 +14,13 @@ namespace OnnxMemOpt.Runtime.Training;
 /// </summary>
 public sealed class TrainingModelLayout
 {
+    /// <summary>Suffix of a gradient accumulation buffer input: <c>&lt;param&gt;_grad.accumulation.buffer</c>.</summary>
     public const string GradientBufferSuffix = "_grad.accumulation.buffer";
+    /// <summary>Suffix of the flag output the accumulator writes for each buffer: <c>&lt;param&gt;_grad.accumulation.out</c>.</summary>
     public const string GradientOutputSuffix = "_grad.accumulation.out";
+    /// <summary>The bool[1] input that makes the accumulators overwrite their buffers instead of adding (the first micro-step of an optimizer step).</summary>
     public const string LazyResetGradInput = "lazy_reset_grad";
+    /// <summary>Suffix of a gradient output in the project's convention: <c>&lt;param&gt;_grad</c>, that step's gradient.</summary>
     public const string DirectGradientSuffix = "_grad";
 
     private TrainingModelLayout(
@@ -48,6 +52,7 @@ public sealed class TrainingModelLayout
     /// <summary>Gradient accumulation buffer input name, by parameter (empty for an eval model).</summary>
     public IReadOnlyDictionary<string, string> GradientBuffers { get; }
 
+    /// <summary>The <see cref="LazyResetGradInput"/> input when the graph has one (always, with gradient buffers); null for eval models and the project's own graphs.</summary>
     public string? LazyResetInput { get; }
 
     /// <summary>The first graph output.</summary>
@@ -158,6 +163,8 @@ public sealed class TrainingModelLayout
         return new TrainingModelLayout(userInputs, parameters, buffers, lazyReset, loss, otherOutputs, gradientOutputs, directGradients);
     }
 
+    /// <summary>Parses the model file at <paramref name="path"/>; tensors in external data stay references (nothing beside it is read).</summary>
+    /// <exception cref="Google.Protobuf.InvalidProtocolBufferException">The file is not an ONNX model.</exception>
     public static ModelProto ReadModel(string path)
     {
         using FileStream stream = File.OpenRead(path);

@@ -9,8 +9,11 @@ using OnnxMemOpt.Runtime.Training;
 namespace OnnxMemOpt.Runtime.Verification;
 
 /// <summary>One 2-bit activation's input gradient, against the exact one.</summary>
-/// <param name="Node">The gradient op (ReGelu2Grad/ReSilu2Grad).</param>
+/// <param name="Node">The forward op (ReGelu2/ReSilu2) whose input gradient is checked.</param>
+/// <param name="Gradient">The gradient op (ReGelu2Grad/ReSilu2Grad) that computes it; a forward op read by several gets a row for each.</param>
+/// <param name="Kind">Which activation the table approximates (GELU or SiLU).</param>
 /// <param name="Table">Its table attribute (yang2024, few-bit, calibrated).</param>
+/// <param name="Elements">Elements of x (and of dY and dX) compared.</param>
 /// <param name="Local">
 /// The kernel's dX against dY·h′(x) with the same dY and x (both read from the rewritten run): the
 /// figure the step table alone controls.

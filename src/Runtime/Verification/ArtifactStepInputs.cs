@@ -13,6 +13,7 @@ namespace OnnxMemOpt.Runtime.Verification;
 /// </summary>
 public sealed record VerifiedModel(OnnxModel Model, OrtCheckpoint? Checkpoint, IReadOnlyDictionary<string, long> InferredDims)
 {
+    /// <summary>True for an artifact set's training model: verify then feeds parameters and gradient buffers itself (<see cref="ArtifactStepInputs"/>) and reads gradients from the buffers.</summary>
     public bool IsArtifact => Checkpoint is not null;
 
     /// <summary>
@@ -55,6 +56,7 @@ public sealed class ArtifactStepInputs
     /// <summary>The graph inputs these feeds cover (the rest are the user's).</summary>
     public IReadOnlySet<string> InputNames => _feeds.Select(f => f.Name).ToHashSet(StringComparer.Ordinal);
 
+    /// <summary>The values to pass with the user inputs: parameters, zero gradient buffers, then <c>lazy_reset_grad</c> = true.</summary>
     public IReadOnlyList<NamedOnnxValue> Feeds => _feeds;
 
     /// <summary>True for a graph in ONNX Runtime's on-device convention: it takes lazy_reset_grad and gradient buffers.</summary>
@@ -66,6 +68,11 @@ public sealed class ArtifactStepInputs
             && inputs.Any(i => i.EndsWith(TrainingModelLayout.GradientBufferSuffix, StringComparison.Ordinal));
     }
 
+    /// <summary>Builds the feeds for <paramref name="model"/>'s parameters and buffers from <paramref name="checkpoint"/>; parameter values are copied, so runs never change the checkpoint.</summary>
+    /// <param name="model">The training model in ONNX Runtime's on-device convention.</param>
+    /// <param name="checkpoint">Holds every parameter the model takes as an input.</param>
+    /// <exception cref="InvalidDataException">The model's inputs do not follow the on-device convention.</exception>
+    /// <exception cref="ModelLimitException">A dimension is too large to feed.</exception>
     public static ArtifactStepInputs Create(OnnxModel model, OrtCheckpoint checkpoint)
     {
         ArgumentNullException.ThrowIfNull(model);

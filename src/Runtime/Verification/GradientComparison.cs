@@ -11,7 +11,11 @@ public enum GradientZeros
     /// but that says nothing about how well the rewrite's gradient follows the original's.
     /// </summary>
     Both,
+
+    /// <summary>Only the original's gradient is all zeros: the rewrite produces a gradient where there was none.</summary>
     ReferenceOnly,
+
+    /// <summary>Only the rewrite's gradient is all zeros: it lost a gradient the original has.</summary>
     CandidateOnly,
 }
 

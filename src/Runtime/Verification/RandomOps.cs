@@ -16,6 +16,7 @@ public enum RandomOpPolicy
 /// <summary>What was made deterministic, for the report.</summary>
 public sealed record DeterminismReport(RandomOpPolicy Policy, IReadOnlyList<string> Nodes)
 {
+    /// <summary>One line for verify's report: how many random ops were made deterministic, by which policy, and their node names.</summary>
     public string Describe() => Nodes.Count == 0
         ? "no random op"
         : Policy == RandomOpPolicy.FixedSeed
