@@ -104,7 +104,7 @@ internal static class BenchPresets
         int batch = sizes.Batch ?? 32;
         int sequence = sizes.Sequence ?? 128;
         OnnxModel forward = OnnxModel.Load(MiniLmModel.ExtractTo(cacheDirectory));
-        return new BenchModel("minilm", forward, "last_hidden_state", new ClassificationHeadOptions(2), BindInputSymbols(forward, batch, sequence),
+        return new BenchModel("minilm", forward, "last_hidden_state", new ClassificationHeadOptions(2), BenchModel.BindInputSymbols(forward, batch, sequence),
             new Dictionary<string, IntegerFill>
             {
                 ["input_ids"] = new(MiniLmVocab),
@@ -113,26 +113,6 @@ internal static class BenchPresets
                 ["labels"] = new(2),
             },
             "(query|value)", ".*", batch, sequence, $"all-MiniLM-L6-v2: 6 blocks, D 384, 12 heads, MLP 1536, seq {sequence}, batch {batch}, 2-class head");
-    }
-
-    /// <summary>Binds each input's symbolic dims: the first to the batch size, the others to the sequence length.</summary>
-    public static DimBindings BindInputSymbols(OnnxModel model, long batch, long sequence)
-    {
-        DimBindings dims = DimBindings.None;
-        foreach (ValueInfoProto input in model.Graph.Proto.Input)
-        {
-            var shape = input.Type?.TensorType?.Shape;
-            if (shape is null) continue;
-            for (int d = 0; d < shape.Dim.Count; d++)
-            {
-                string symbol = shape.Dim[d].DimParam;
-                if (symbol.Length > 0 && !dims.Values.ContainsKey(symbol))
-                {
-                    dims = dims.With(symbol, d == 0 ? batch : sequence);
-                }
-            }
-        }
-        return dims;
     }
 
     private static OnnxModel Load(ModelProto proto, string name) => OnnxModel.FromProto(proto, name + ".onnx");

@@ -203,24 +203,7 @@ internal static class BenchCommand
         return config;
     }
 
-    /// <summary>
-    /// lora-qv on an exported model: layers whose name has a path segment naming the query or value
-    /// projection (HF's query/value, q_proj/v_proj, timm's q/v), or the fused q·k·v projection
-    /// where the model has no separate ones (GPT-2's c_attn, qkv, query_key_value, Wqkv), as
-    /// PEFT's default targets do. Segments, so that "q" does not match inside another name.
-    /// </summary>
-    internal const string QueryValueLayers = @"(^|[./])(q|v|query|value|q_proj|v_proj|c_attn|qkv|query_key_value|Wqkv)([./]|$)";
-
-    /// <summary>A forward model from a file: symbolic dims of the inputs bound first = batch, others = seq (--dim overrides, see <see cref="BenchModel.WithExplicitDims"/>).</summary>
-    private static BenchModel FromFile(string path, BenchSizes sizes, string? output, int? headClasses)
-    {
-        OnnxModel forward = OnnxModel.Load(path);
-        int batch = sizes.Batch ?? 4;
-        int sequence = sizes.Sequence ?? 128;
-        DimBindings dims = BenchPresets.BindInputSymbols(forward, batch, sequence);
-        return new BenchModel(Path.GetFileNameWithoutExtension(path), forward, output,
-            headClasses is { } classes ? new Passes.Training.ClassificationHeadOptions(classes) : null, dims,
-            new Dictionary<string, IntegerFill> { ["labels"] = new(headClasses ?? 2) }, QueryValueLayers, ".*", batch, sequence,
-            $"{Path.GetFileName(path)}, batch {batch}, seq {sequence}");
-    }
+    /// <summary>A forward model from a file (<see cref="BenchModel.FromForward"/>); --dim overrides come after (<see cref="BenchModel.WithExplicitDims"/>).</summary>
+    private static BenchModel FromFile(string path, BenchSizes sizes, string? output, int? headClasses) =>
+        BenchModel.FromForward(OnnxModel.Load(path), sizes.Batch ?? 4, sizes.Sequence ?? 128, output, headClasses);
 }

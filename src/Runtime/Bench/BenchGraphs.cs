@@ -82,7 +82,7 @@ public static class BenchGraphs
 
     /// <summary>The baseline and every variant of a forward model's training graph (the accuracy study trains them side by side).</summary>
     public static BenchGraphSet Build(BenchModel model, TrainingGraphOptions options, string workDirectory, bool withEvalModel,
-        IReadOnlyList<BenchVariant> variants, BenchRewriteHooks? hooks = null)
+        IReadOnlyList<BenchVariant> variants, BenchRewriteHooks? hooks)
     {
         TrainingGraphResult training = TrainingGraphBuilder.BuildWithReport(model.Forward, options);
         return FromTrainingGraph(training, model.Dims, workDirectory, withEvalModel, variants, hooks);
@@ -93,7 +93,7 @@ public static class BenchGraphs
     /// <paramref name="training"/> itself, so that with one variant the graph is held only once.
     /// </summary>
     public static BenchGraphSet FromTrainingGraph(TrainingGraphResult training, DimBindings dims, string workDirectory, bool withEvalModel,
-        IReadOnlyList<BenchVariant> variants, BenchRewriteHooks? hooks = null)
+        IReadOnlyList<BenchVariant> variants, BenchRewriteHooks? hooks)
     {
         OnnxModel model = training.Model;
         FixInputDims(model, dims);

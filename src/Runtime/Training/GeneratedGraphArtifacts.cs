@@ -27,10 +27,6 @@ public static class GeneratedGraphArtifacts
     /// Writes the artifacts of <paramref name="trainingGraph"/> into <paramref name="folder"/> (created when
     /// missing) and loads them. The graph itself is not modified.
     /// </summary>
-    public static TrainingArtifacts Write(ModelProto trainingGraph, string folder, bool withEvalModel = false, AdamWSettings? optimizer = null) =>
-        Write(OnnxModel.FromProto(trainingGraph, "<training graph>"), folder, withEvalModel, optimizer);
-
-    /// <summary>As <see cref="Write(ModelProto, string, bool, AdamWSettings?)"/>, for a model whose external data resolves in its folder.</summary>
     /// <remarks>
     /// Frozen weights in external data (a large export) stay external: the written models get a
     /// data file of their own beside them (<see cref="ModelWriter"/>), so the folder is complete

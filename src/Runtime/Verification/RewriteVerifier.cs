@@ -105,15 +105,15 @@ public static class RewriteVerifier
     }
 
     /// <summary>Loads both models and compares them.</summary>
-    public static VerificationReport Verify(string original, string rewritten, VerifyOptions? options = null) =>
+    public static VerificationReport Verify(string original, string rewritten, VerifyOptions options) =>
         Verify(Load(original), Load(rewritten), options);
 
     /// <summary>Compares <paramref name="rewritten"/> with <paramref name="original"/>; a graph ONNX Runtime cannot run throws <see cref="UnsupportedModelException"/>.</summary>
-    public static VerificationReport Verify(VerifiedModel original, VerifiedModel rewritten, VerifyOptions? options = null)
+    public static VerificationReport Verify(VerifiedModel original, VerifiedModel rewritten, VerifyOptions options)
     {
         ArgumentNullException.ThrowIfNull(original);
         ArgumentNullException.ThrowIfNull(rewritten);
-        options ??= new VerifyOptions();
+        ArgumentNullException.ThrowIfNull(options);
         DimBindings dims = options.Dims;
         // Sizes an artifact's parameters imply for symbolic input dims (an MLP's feature width) unless bound.
         foreach (var (symbol, size) in original.InferredDims.Where(d => !dims.Values.ContainsKey(d.Key)))

@@ -53,7 +53,7 @@ public static class ConformanceMatrix
         model.Contains("-opset17-", StringComparison.Ordinal) && model.EndsWith("-fp32.onnx", StringComparison.Ordinal) ? MatrixTier.Full : MatrixTier.Sampled;
 
     /// <summary>The LoRA targets of `bench`'s lora-qv on an exported model, by layer name.</summary>
-    public static string QueryValueTargets => BenchCommand.QueryValueLayers;
+    public static string QueryValueTargets => OnnxMemOpt.Runtime.Bench.BenchModel.ExportedQueryValueLayers;
 
     public static ConformanceRow Run(string model, MatrixTier tier, int benchSteps = 1)
     {
