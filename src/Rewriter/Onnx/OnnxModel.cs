@@ -36,11 +36,17 @@ public sealed class OnnxModel
     /// <summary>The main graph's IR (built on first use, after the loader validated it).</summary>
     public OnnxGraph Graph => _graph ??= new OnnxGraph(Proto.Graph, parent: null, this);
 
-    /// <summary>Loads and validates a model file; throws a <see cref="ModelException"/> on bad input.</summary>
-    public static OnnxModel Load(string path, ModelLimits? limits = null) => ModelReader.Load(path, limits ?? ModelLimits.Default);
+    /// <summary>Loads and validates a model file within <see cref="ModelLimits.Default"/>; throws a <see cref="ModelException"/> on bad input.</summary>
+    public static OnnxModel Load(string path) => Load(path, limits: null);
 
-    /// <summary>Loads a model from a stream; external data is refused (there is no folder).</summary>
-    public static OnnxModel Load(Stream stream, string name, ModelLimits? limits = null) =>
+    /// <summary>Loads and validates a model file within <paramref name="limits"/> (null: the defaults); throws a <see cref="ModelException"/> on bad input.</summary>
+    public static OnnxModel Load(string path, ModelLimits? limits) => ModelReader.Load(path, limits ?? ModelLimits.Default);
+
+    /// <summary>Loads a model from a stream within <see cref="ModelLimits.Default"/>; external data is refused (there is no folder).</summary>
+    public static OnnxModel Load(Stream stream, string name) => Load(stream, name, limits: null);
+
+    /// <summary>Loads a model from a stream within <paramref name="limits"/> (null: the defaults); external data is refused (there is no folder).</summary>
+    public static OnnxModel Load(Stream stream, string name, ModelLimits? limits) =>
         ModelReader.Load(stream, name, baseDirectory: null, limits ?? ModelLimits.Default);
 
     /// <summary>Wraps an in-memory model (built by code) after validating it.</summary>
