@@ -66,18 +66,25 @@ internal static class RewriteCommand
             OnnxModel loaded = OnnxModel.Load(input);
             DimBindings dims = common.BindingsFor(parse, loaded);
             _ = loaded.Graph; // the IR is built over the document: what is saved is what the IR holds
-            string[] dataFiles = parse.GetValue(calibrationData) ?? [];
-            if (dataFiles.Length == 0 && parse.GetValue(calibrationBatches) < 1) throw new UsageException("--calibration-batches must be at least 1");
-            ModelRewriteReport rewritten = ModelRewriter.Rewrite(loaded, new ModelRewriteRequest
+            ModelRewriteReport rewritten;
+            try
             {
-                Passes = selected,
-                Options = options,
-                Dims = dims,
-                CalibrationDataFiles = dataFiles,
-                CalibrationBatches = parse.GetValue(calibrationBatches),
-                CalibrationIntegerBound = parse.GetValue(intBound),
-                RuntimePeak = parse.GetValue(runtimePeak),
-            });
+                rewritten = ModelRewriter.Rewrite(loaded, new ModelRewriteRequest
+                {
+                    Passes = selected,
+                    Options = options,
+                    Dims = dims,
+                    CalibrationDataFiles = parse.GetValue(calibrationData) ?? [],
+                    CalibrationBatches = parse.GetValue(calibrationBatches),
+                    CalibrationIntegerBound = parse.GetValue(intBound),
+                    RuntimePeak = parse.GetValue(runtimePeak),
+                });
+            }
+            catch (ArgumentOutOfRangeException e) when (e.ParamName == nameof(ModelRewriteRequest.CalibrationBatches))
+            {
+                // Only a rewrite that calibrates needs the batches, as before the call moved into the library.
+                throw new UsageException("--calibration-batches must be at least 1");
+            }
             (PassResult result, MemoryEstimate before, MemoryEstimate after, IReadOnlyList<CalibratedActivation> calibrated, RuntimeArenaPeakResult? runtimeBefore, RuntimeArenaPeakResult? runtimeAfter) = rewritten;
             string path = parse.GetValue(output)!;
             loaded.Save(path);

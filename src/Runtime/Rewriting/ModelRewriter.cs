@@ -64,14 +64,11 @@ public sealed record ModelRewriteReport(
 public static class ModelRewriter
 {
     /// <summary>Rewrites <paramref name="model"/> as <paramref name="request"/> says and reports what changed.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Calibrated tables are asked for and apply, with no data file and fewer than 1 random batch.</exception>
     public static ModelRewriteReport Rewrite(OnnxModel model, ModelRewriteRequest? request = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         request ??= new ModelRewriteRequest();
-        if (request.CalibrationDataFiles.Count == 0 && request.CalibrationBatches < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(request), "CalibrationBatches must be at least 1 when no calibration data file is given");
-        }
         DimBindings dims = request.Dims;
         bool passes = request.Passes.Count > 0;
         MemoryEstimate before = MemoryEstimate.Of(model, dims);
@@ -88,6 +85,10 @@ public static class ModelRewriter
     {
         IReadOnlySet<TwoBitActivationKind> kinds = StepTableCalibrator.KindsAskedFor(request.Options);
         if (kinds.Count == 0 || !TwoBitPair.In(model.Graph).Any(p => kinds.Contains(p.Kind))) return [];
+        if (request.CalibrationDataFiles.Count == 0 && request.CalibrationBatches < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ModelRewriteRequest.CalibrationBatches), request.CalibrationBatches, "at least 1 random batch is needed when no calibration data file is given");
+        }
         IReadOnlyList<TensorSpec> inputs = StepTableCalibrator.InputsNeeded(model, kinds);
         IReadOnlyList<TrainingBatch> batches = request.CalibrationDataFiles.Count > 0
             ? request.CalibrationDataFiles.Select(f => TrainingDataFile.Read(f, inputs)).ToList()
